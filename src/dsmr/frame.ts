@@ -1,0 +1,238 @@
+import { P1Error, preview } from "../shared/index.ts";
+
+/** A complete unit found in the byte stream: a plaintext telegram ('/'..'!CRC') or an encrypted 0xDB frame. */
+export type Frame =
+  | { readonly kind: "telegram"; readonly bytes: Buffer }
+  | { readonly kind: "encrypted"; readonly bytes: Buffer };
+
+/** What the framer yields: a frame, or the reason a partial unit was dropped. */
+export type FrameEvent =
+  | { readonly ok: true; readonly frame: Frame }
+  | { readonly ok: false; readonly error: P1Error };
+
+/**
+ * Largest telegram accepted. The largest legitimate telegram we can construct is under 5 KiB: DSMR 5.0 with
+ * the 1024-character text message (2048 hex digits), a 10-entry power-failure log, four M-Bus channels and
+ * all per-phase objects, or e-MUCS with its 13-month peak history. 16 KiB leaves room for vendor extras
+ * while bounding what one noisy port can make us buffer.
+ */
+export const DEFAULT_MAX_TELEGRAM_BYTES = 16 * 1024;
+
+const SLASH = 0x2f; // '/': first byte of every plaintext telegram
+const BANG = 0x21; // '!': last byte covered by the CRC
+// DLMS general-glo-ciphering APDU as Smarty and encrypted e-MUCS send it:
+// DB, 08 (system title length), 8-byte system title, 82 (two length bytes follow), length (BE).
+const GLO_CIPHERING_TAG = 0xdb;
+const SYSTEM_TITLE_LENGTH = 0x08;
+const LENGTH_TWO_BYTES = 0x82;
+const ENCRYPTED_HEADER_BYTES = 13;
+// A CRC is at most four hex digits; we read up to this many alphanumerics so a malformed field ("XXXX")
+// reaches the parser and is reported rather than silently ignored.
+const MAX_CRC_CHARS = 4;
+
+type State = "idle" | "telegram" | "crc" | "encrypted";
+
+function isAlnum(b: number): boolean {
+  return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+}
+
+/**
+ * Streaming framer: feed it chunks of any size, it yields complete frames. It skips garbage before a
+ * '/' or 0xDB, restarts on a '/' inside a telegram (the earlier one was cut off: TRUNCATED) and drops
+ * units over the size cap (TOO_LARGE). It never interprets values; CRC checking is the parser's job.
+ * Pure: no I/O, no timers. A caller that knows the stream ended (end of file) calls `flush()`.
+ */
+export class TelegramFramer {
+  readonly #maxBytes: number;
+  #state: State = "idle";
+  /** Chunks (or slices) of the unit being assembled; concatenated once when it completes. */
+  #parts: Buffer[] = [];
+  #size = 0;
+  #crcChars = 0;
+  #encryptedTotal = 0;
+  #skipped = 0;
+
+  constructor(options: { readonly maxTelegramBytes?: number } = {}) {
+    this.#maxBytes = options.maxTelegramBytes ?? DEFAULT_MAX_TELEGRAM_BYTES;
+  }
+
+  /** Bytes skipped as garbage between frames since the framer was created. */
+  get skippedBytes(): number {
+    return this.#skipped;
+  }
+
+  /** Whether a partial unit is buffered (a caller may flush it after a long silence). */
+  get isPending(): boolean {
+    return this.#state !== "idle";
+  }
+
+  /** Consumes one chunk; returns the frames (and drop reasons) completed by it, in stream order. */
+  push(chunk: Uint8Array): FrameEvent[] {
+    const buf = Buffer.isBuffer(chunk)
+      ? chunk
+      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const out: FrameEvent[] = [];
+    let i = 0;
+    const n = buf.length;
+    while (i < n) {
+      switch (this.#state) {
+        case "idle":
+          i = this.#seekStart(buf, i);
+          break;
+        case "telegram":
+          i = this.#scanTelegram(buf, i, out);
+          break;
+        case "crc":
+          i = this.#scanCrc(buf, i, out);
+          break;
+        case "encrypted":
+          i = this.#scanEncrypted(buf, i, out);
+          break;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * End of stream: a telegram whose '!' has arrived is complete (files often lack the final line end);
+   * anything else buffered is reported TRUNCATED.
+   */
+  flush(): FrameEvent[] {
+    const out: FrameEvent[] = [];
+    if (this.#state === "crc") this.#emit("telegram", out);
+    else if (this.#state !== "idle") this.#drop("TRUNCATED", "stream ended inside a frame", out);
+    return out;
+  }
+
+  #seekStart(buf: Buffer, from: number): number {
+    for (let i = from; i < buf.length; i++) {
+      const b = buf[i];
+      if (b === SLASH) {
+        this.#skipped += i - from;
+        this.#begin("telegram");
+        return i;
+      }
+      if (b === GLO_CIPHERING_TAG) {
+        this.#skipped += i - from;
+        this.#begin("encrypted");
+        return i;
+      }
+    }
+    this.#skipped += buf.length - from;
+    return buf.length;
+  }
+
+  #begin(state: State): void {
+    this.#state = state;
+    this.#parts = [];
+    this.#size = 0;
+    this.#crcChars = 0;
+    this.#encryptedTotal = 0;
+  }
+
+  #append(buf: Buffer, start: number, end: number): void {
+    if (end > start) {
+      this.#parts.push(buf.subarray(start, end));
+      this.#size += end - start;
+    }
+  }
+
+  #scanTelegram(buf: Buffer, from: number, out: FrameEvent[]): number {
+    // The first byte of a fresh telegram is its own '/': search for a restart after it.
+    const searchFrom = this.#size === 0 ? from + 1 : from;
+    const bang = buf.indexOf(BANG, searchFrom);
+    const slash = buf.indexOf(SLASH, searchFrom);
+    const stop = bang === -1 ? buf.length : bang + 1;
+    if (slash !== -1 && slash < stop) {
+      // A new telegram starts before this one ended: the meter (or cable) cut it short.
+      this.#append(buf, from, slash);
+      this.#drop("TRUNCATED", "telegram interrupted by the start of the next one", out);
+      this.#begin("telegram");
+      return slash;
+    }
+    if (this.#size + (stop - from) > this.#maxBytes) {
+      this.#drop("TOO_LARGE", `telegram exceeds ${this.#maxBytes} bytes without an end marker '!'`, out);
+      return stop;
+    }
+    this.#append(buf, from, stop);
+    if (bang !== -1) this.#state = "crc";
+    return stop;
+  }
+
+  #scanCrc(buf: Buffer, from: number, out: FrameEvent[]): number {
+    let i = from;
+    while (i < buf.length && this.#crcChars < MAX_CRC_CHARS && isAlnum(buf[i] as number)) {
+      i++;
+      this.#crcChars++;
+    }
+    this.#append(buf, from, i);
+    if (this.#crcChars === MAX_CRC_CHARS || i < buf.length) this.#emit("telegram", out);
+    return i;
+  }
+
+  #scanEncrypted(buf: Buffer, from: number, out: FrameEvent[]): number {
+    let i = from;
+    if (this.#encryptedTotal === 0) {
+      // Collect the fixed header first and validate it as soon as its bytes are in.
+      const take = Math.min(ENCRYPTED_HEADER_BYTES - this.#size, buf.length - i);
+      this.#append(buf, i, i + take);
+      i += take;
+      if (this.#size < 2) return i;
+      const header =
+        this.#parts.length === 1 ? (this.#parts[0] as Buffer) : Buffer.concat(this.#parts, this.#size);
+      this.#parts = [header];
+      if (header[1] !== SYSTEM_TITLE_LENGTH) {
+        // A lone 0xDB in noise is not a frame start: skip that byte and rescan what followed it
+        // (at most 12 bytes) before continuing with the rest of this chunk.
+        this.#skipped += 1;
+        this.#begin("idle");
+        out.push(...this.push(header.subarray(1)));
+        return i;
+      }
+      if (this.#size < ENCRYPTED_HEADER_BYTES) return i;
+      if (header[10] !== LENGTH_TWO_BYTES) {
+        this.#drop(
+          "FRAME_INVALID",
+          `encrypted frame header: expected length tag 0x82, got ${hexByte(header[10])}`,
+          out,
+        );
+        return i;
+      }
+      const total = ENCRYPTED_HEADER_BYTES + header.readUInt16BE(11);
+      if (total > this.#maxBytes) {
+        this.#drop(
+          "TOO_LARGE",
+          `encrypted frame declares ${total} bytes, over the ${this.#maxBytes}-byte cap`,
+          out,
+        );
+        return i;
+      }
+      this.#encryptedTotal = total;
+    }
+    const take = Math.min(this.#encryptedTotal - this.#size, buf.length - i);
+    this.#append(buf, i, i + take);
+    i += take;
+    if (this.#size === this.#encryptedTotal) this.#emit("encrypted", out);
+    return i;
+  }
+
+  #emit(kind: Frame["kind"], out: FrameEvent[]): void {
+    const bytes =
+      this.#parts.length === 1 ? (this.#parts[0] as Buffer) : Buffer.concat(this.#parts, this.#size);
+    out.push({ ok: true, frame: { kind, bytes } });
+    this.#begin("idle");
+  }
+
+  #drop(code: "TRUNCATED" | "TOO_LARGE" | "FRAME_INVALID", message: string, out: FrameEvent[]): void {
+    const head = this.#parts[0];
+    out.push({
+      ok: false,
+      error: new P1Error(code, message, { bytes: this.#size, start: head ? preview(head, 24) : "" }),
+    });
+    this.#begin("idle");
+  }
+}
+
+function hexByte(b: number | undefined): string {
+  return b === undefined ? "nothing" : `0x${b.toString(16).padStart(2, "0")}`;
+}

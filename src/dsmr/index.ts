@@ -1,0 +1,6 @@
+export * from "./crc.ts";
+export * from "./frame.ts";
+export * from "./parse.ts";
+export * from "./spec/index.ts";
+export * from "./timestamp.ts";
+export * from "./values.ts";

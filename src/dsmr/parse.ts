@@ -1,0 +1,206 @@
+import { P1Error, preview } from "../shared/index.ts";
+import { crc16, formatCrc } from "./crc.ts";
+import { detectVersion, lookupObject, mbusKey } from "./spec/lookup.ts";
+import type { ObjectDef } from "./spec/types.ts";
+import { VERSIONS, type VersionName } from "./spec/versions.ts";
+import { decodeUnknown, decodeValue, parseDecimal, type Value } from "./values.ts";
+
+/** One object of a telegram. */
+export interface CosemObject {
+  /** OBIS reference exactly as written (`1-0:31.7.0.255`, `0-1:24.2.1`). */
+  readonly obis: string;
+  /** Normalised `A-B:C.D.E` (a fifth group such as `.255` or `*255` dropped). */
+  readonly key: string;
+  /** M-Bus channel (value group B) for sub-meter objects, else 0. */
+  readonly channel: number;
+  /** The table entry, or undefined for an object no spec table knows. */
+  readonly def: ObjectDef | undefined;
+  readonly value: Value;
+}
+
+/** A parsed telegram. */
+export interface Telegram {
+  /** Identification line without the leading '/'. */
+  readonly header: string;
+  /** Detected protocol version; null for DSMR-like telegrams of no supported version. */
+  readonly version: VersionName | null;
+  readonly crc: "valid" | "absent";
+  readonly objects: readonly CosemObject[];
+  /** OBIS references (as written) no table knows; kept in `objects`, listed here so they are reported. */
+  readonly unknown: readonly string[];
+  /** Non-fatal oddities: values that did not fit their codec (kept raw), unusual CRC spelling. */
+  readonly warnings: readonly string[];
+}
+
+/** Outcome of parsing one telegram. */
+export type ParseResult =
+  | { readonly ok: true; readonly telegram: Telegram }
+  | { readonly ok: false; readonly error: P1Error };
+
+const SLASH = 0x2f;
+const BANG = 0x21;
+const HEX_CRC_RE = /^[0-9A-Fa-f]{1,4}$/;
+// OBIS reference A-B:C.D.E with an optional fifth group written '.F' or '*F' (IEC 62056-61 §4).
+const OBIS_RE = /^(\d{1,3})-(\d{1,3}):(\d{1,3}\.\d{1,3}\.\d{1,3})(?:[.*]\d{1,3})?$/;
+
+interface RawLine {
+  readonly obis: string;
+  readonly a: string;
+  readonly b: number;
+  readonly cde: string;
+  readonly groups: string[];
+}
+
+function fail(
+  code: "TRUNCATED" | "CRC_MISMATCH" | "MALFORMED_LINE" | "FRAME_INVALID",
+  message: string,
+  context?: Record<string, unknown>,
+): ParseResult {
+  return { ok: false, error: new P1Error(code, message, context) };
+}
+
+/**
+ * Parses one telegram ('/' .. '!' [CRC]) as the framer yields it. Checks the CRC first (any case,
+ * 1-4 hex digits compared by value: some Belgian meters drop leading zeros), then reads the lines and
+ * decodes each object with its version's table. Unknown objects are kept and listed, never fatal; a
+ * line that is not `OBIS(value)...` rejects the telegram (MALFORMED_LINE). Pure.
+ */
+export function parseTelegram(bytes: Uint8Array): ParseResult {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf[0] !== SLASH)
+    return fail("FRAME_INVALID", `telegram must start with '/', got ${preview(buf.subarray(0, 8))}`);
+  const bang = buf.lastIndexOf(BANG);
+  if (bang === -1) return fail("TRUNCATED", "telegram has no end marker '!'", { bytes: buf.length });
+
+  // ---- CRC: the characters after '!' up to the line end ----
+  let crcEnd = bang + 1;
+  while (crcEnd < buf.length && crcEnd - bang <= 8 && buf[crcEnd] !== 0x0d && buf[crcEnd] !== 0x0a) crcEnd++;
+  const crcText = buf.toString("latin1", bang + 1, crcEnd).trim();
+  const warnings: string[] = [];
+  let crc: Telegram["crc"] = "absent";
+  if (crcText.length > 0) {
+    if (!HEX_CRC_RE.test(crcText)) {
+      return fail("CRC_MISMATCH", `CRC field ${JSON.stringify(crcText)} is not 4 hex digits`, {
+        received: crcText,
+      });
+    }
+    const expected = crc16(buf, 0, bang + 1);
+    if (Number.parseInt(crcText, 16) !== expected) {
+      return fail("CRC_MISMATCH", `CRC mismatch: computed ${formatCrc(expected)}, telegram says ${crcText}`, {
+        expected: formatCrc(expected),
+        received: crcText,
+      });
+    }
+    if (crcText !== formatCrc(expected))
+      warnings.push(`CRC written as ${JSON.stringify(crcText)} (accepted by value)`);
+    crc = "valid";
+  }
+
+  // ---- Lines ----
+  const text = buf.toString("latin1", 0, bang);
+  const headerEnd = text.indexOf("\n");
+  if (headerEnd === -1)
+    return fail("MALFORMED_LINE", "telegram has no line after its header", { header: preview(text) });
+  const header = text.slice(1, headerEnd).replace(/\r$/, "");
+  const lines: RawLine[] = [];
+  const error = readLines(text, headerEnd + 1, lines);
+  if (error) return { ok: false, error };
+
+  // ---- Version ----
+  const keys = new Set<string>();
+  const units = new Map<string, string | null>();
+  let p1Version: string | undefined;
+  for (const l of lines) {
+    const key = `${l.a}-${l.b}:${l.cde}`;
+    keys.add(key);
+    if (l.b !== 0) keys.add(mbusKey(l.a, l.cde));
+    if (key === "1-3:0.2.8") p1Version = l.groups[0];
+    if (l.groups.length === 1) units.set(key, parseDecimal(l.groups[0] as string)?.unit ?? null);
+  }
+  const version = detectVersion({ p1Version, hasCrc: crc === "valid", keys, unitOf: (k) => units.get(k) });
+  if (version && VERSIONS[version].crc && crc === "absent") {
+    return fail("CRC_MISMATCH", `${VERSIONS[version].title} telegrams carry a CRC, this one has none`, {
+      received: "",
+    });
+  }
+
+  // ---- Values ----
+  const objects: CosemObject[] = [];
+  const unknown: string[] = [];
+  for (const l of lines) {
+    const key = `${l.a}-${l.b}:${l.cde}`;
+    const def = lookupObject(version, key, l.b !== 0 ? mbusKey(l.a, l.cde) : null);
+    let value: Value;
+    if (def) {
+      const decoded = decodeValue(def.codec, l.groups, def.unit ?? null);
+      if (typeof decoded === "string") {
+        warnings.push(`${l.obis}: ${decoded}; kept raw`);
+        value = { kind: "raw", values: l.groups };
+      } else value = decoded;
+    } else {
+      unknown.push(l.obis);
+      value = decodeUnknown(l.groups);
+    }
+    objects.push({ obis: l.obis, key, channel: def?.meter === "mbus" ? l.b : 0, def, value });
+  }
+  return { ok: true, telegram: { header, version, crc, objects, unknown, warnings } };
+}
+
+/**
+ * Splits the body into `OBIS(group)(group)...` objects. A group may continue on the next line (DSMR
+ * 2.2/3.0 gas value) and a group's text may wrap over a line end (long 96.13.0 messages); both are
+ * joined. Blank lines are skipped.
+ */
+function readLines(text: string, from: number, out: RawLine[]): P1Error | undefined {
+  let pos = from;
+  const n = text.length;
+  while (pos < n) {
+    pos = skipSpace(text, pos);
+    if (pos >= n) break;
+    const open = text.indexOf("(", pos);
+    const eol = lineEnd(text, pos);
+    if (open === -1 || open > eol) return malformed(text, pos, "expected OBIS(value)");
+    const obis = text.slice(pos, open).trim();
+    const m = OBIS_RE.exec(obis);
+    if (!m) return malformed(text, pos, "not an OBIS reference");
+    const groups: string[] = [];
+    let p = open;
+    for (;;) {
+      const close = text.indexOf(")", p + 1);
+      if (close === -1) return malformed(text, pos, "unterminated value");
+      let group = text.slice(p + 1, close);
+      if (group.includes("(")) return malformed(text, pos, "'(' inside a value");
+      if (group.includes("\n") || group.includes("\r")) group = group.replace(/[\r\n]/g, "");
+      groups.push(group);
+      p = close + 1;
+      const next = skipSpace(text, p);
+      if (text[next] !== "(") break;
+      p = next;
+    }
+    const rest = lineEnd(text, p);
+    if (text.slice(p, rest).trim() !== "") return malformed(text, pos, "unexpected text after the value");
+    out.push({ obis, a: m[1] as string, b: Number(m[2]), cde: m[3] as string, groups });
+    pos = rest;
+  }
+  return undefined;
+}
+
+function skipSpace(text: string, pos: number): number {
+  let i = pos;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x0d && c !== 0x0a && c !== 0x20 && c !== 0x09 && c !== 0x00) break;
+    i++;
+  }
+  return i;
+}
+
+function lineEnd(text: string, pos: number): number {
+  const i = text.indexOf("\n", pos);
+  return i === -1 ? text.length : i;
+}
+
+function malformed(text: string, pos: number, why: string): P1Error {
+  const line = text.slice(pos, lineEnd(text, pos)).replace(/\r$/, "");
+  return new P1Error("MALFORMED_LINE", `${why}: ${preview(line, 60)}`, { line: preview(line, 60) });
+}

@@ -1,0 +1,5 @@
+export * from "./lookup.ts";
+export * from "./objects.ts";
+export * from "./serial.ts";
+export * from "./types.ts";
+export * from "./versions.ts";

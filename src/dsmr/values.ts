@@ -1,0 +1,177 @@
+import { PLACEHOLDER_TIMESTAMPS } from "./spec/objects.ts";
+import type { Codec } from "./spec/types.ts";
+import { parseTimestamp } from "./timestamp.ts";
+
+/** A number as the meter wrote it: `text` keeps the exact digits so registers are never rounded. */
+export interface Decimal {
+  readonly value: number;
+  readonly text: string;
+  readonly unit: string | null;
+}
+
+/** One entry of the power-failure event log (1-0:99.97.0). */
+export interface FailureLogEntry {
+  /** End of the failure, ISO 8601; null for the meters' empty-slot placeholder. */
+  readonly timestamp: string | null;
+  readonly durationS: number;
+}
+
+/** One month of the e-MUCS peak-demand history (0-0:98.1.0). */
+export interface PeakEntry {
+  /** Start of the month the peak belongs to. */
+  readonly month: string | null;
+  /** When the quarter-hour peak occurred. */
+  readonly timestamp: string | null;
+  readonly value: number;
+  readonly text: string;
+  readonly unit: string | null;
+}
+
+/** A decoded COSEM value. */
+export type Value =
+  | ({ readonly kind: "decimal" } & Decimal)
+  | { readonly kind: "text"; readonly value: string; readonly raw: string }
+  | { readonly kind: "timestamp"; readonly value: string | null; readonly raw: string }
+  | ({ readonly kind: "reading"; readonly timestamp: string | null; readonly rawTimestamp: string } & Decimal)
+  | { readonly kind: "failureLog"; readonly entries: readonly FailureLogEntry[] }
+  | { readonly kind: "peakHistory"; readonly entries: readonly PeakEntry[] }
+  | { readonly kind: "raw"; readonly values: readonly string[] };
+
+// Digits with optional sign and fraction, then an optional unit with or without the '*' separator
+// (some Fluvius meters write "000123.456kWh"). Anchored, no nested quantifiers: linear time.
+const DECIMAL_RE = /^([+-]?\d+(?:\.\d+)?)(?:\*?([A-Za-z][A-Za-z0-9]*))?$/;
+const HEX_RE = /^(?:[0-9A-Fa-f]{2})+$/;
+const OBIS_RE = /^\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+
+/** Parses one "(123.4*kW)" group body; undefined when it is not a number. */
+export function parseDecimal(text: string, defaultUnit: string | null = null): Decimal | undefined {
+  const m = DECIMAL_RE.exec(text);
+  if (!m) return undefined;
+  const digits = m[1] as string;
+  return { value: Number(digits), text: digits, unit: m[2] ?? defaultUnit };
+}
+
+/** Decodes hex-encoded ASCII (equipment ids, text messages); the raw text when it is not printable hex. */
+export function decodeHexText(raw: string): string {
+  if (raw.length === 0 || !HEX_RE.test(raw)) return raw;
+  const bytes = Buffer.from(raw, "hex");
+  for (const b of bytes) if (b < 0x20 || b > 0x7e) return raw;
+  return bytes.toString("latin1");
+}
+
+/** ISO timestamp, or null for placeholders and impossible dates. */
+function timestampOrNull(raw: string): string | null {
+  if (PLACEHOLDER_TIMESTAMPS.has(raw)) return null;
+  return parseTimestamp(raw) ?? null;
+}
+
+/** Whether a group holds a timestamp the meter marks as "no value". */
+export function isPlaceholderTimestamp(raw: string): boolean {
+  return PLACEHOLDER_TIMESTAMPS.has(raw) || (raw.length > 0 && parseTimestamp(raw) === undefined);
+}
+
+type Decoder = (groups: readonly string[], unit: string | null) => Value | string;
+
+function decimal(groups: readonly string[], unit: string | null): Value | string {
+  if (groups.length !== 1) return `expected 1 value, got ${groups.length}`;
+  const d = parseDecimal(groups[0] as string, unit);
+  return d ? { kind: "decimal", ...d } : `not a number: ${JSON.stringify(groups[0])}`;
+}
+
+function reading(ts: string, valueText: string, unit: string | null): Value | string {
+  const d = parseDecimal(valueText, unit);
+  if (!d) return `not a number: ${JSON.stringify(valueText)}`;
+  return { kind: "reading", ...d, timestamp: timestampOrNull(ts), rawTimestamp: ts };
+}
+
+/** Codec implementations, one per codec name of the spec tables. */
+const DECODERS: Readonly<Record<Codec, Decoder>> = {
+  decimal,
+  string: (groups) =>
+    groups.length === 1
+      ? { kind: "text", value: groups[0] as string, raw: groups[0] as string }
+      : `expected 1 value, got ${groups.length}`,
+  hexText: (groups) => {
+    if (groups.length !== 1) return `expected 1 value, got ${groups.length}`;
+    const raw = groups[0] as string;
+    return { kind: "text", value: decodeHexText(raw), raw };
+  },
+  timestamp: (groups) => {
+    if (groups.length !== 1) return `expected 1 value, got ${groups.length}`;
+    const raw = groups[0] as string;
+    return { kind: "timestamp", value: timestampOrNull(raw), raw };
+  },
+  timestampedDecimal: (groups, unit) =>
+    groups.length === 2
+      ? reading(groups[0] as string, groups[1] as string, unit)
+      : `expected 2 values, got ${groups.length}`,
+  // (timestamp)(00)(60)(1)(0-n:24.2.1)(m3)(value): unit in the 6th group, value in the 7th.
+  legacyGas: (groups, unit) =>
+    groups.length === 7
+      ? reading(groups[0] as string, groups[6] as string, groups[5] || unit)
+      : `expected 7 values, got ${groups.length}`,
+  legacyReading: (groups, unit) =>
+    groups.length === 2
+      ? reading(groups[1] as string, groups[0] as string, unit)
+      : `expected 2 values, got ${groups.length}`,
+  failureLog: (groups) => {
+    // (count)(0-0:96.7.19) then (end timestamp)(duration*s) per entry.
+    const count = Number(groups[0]);
+    if (!Number.isInteger(count) || groups.length < 1) return "failure log without an entry count";
+    const pairs = groups.length >= 2 ? groups.slice(2) : [];
+    if (pairs.length % 2 !== 0 || pairs.length / 2 !== count) {
+      return `failure log announces ${count} entries but holds ${pairs.length / 2}`;
+    }
+    const entries: FailureLogEntry[] = [];
+    for (let i = 0; i < pairs.length; i += 2) {
+      const duration = parseDecimal(pairs[i + 1] as string);
+      if (!duration) return `failure log duration is not a number: ${JSON.stringify(pairs[i + 1])}`;
+      entries.push({ timestamp: timestampOrNull(pairs[i] as string), durationS: duration.value });
+    }
+    return { kind: "failureLog", entries };
+  },
+  peakHistory: (groups, unit) => {
+    // (count)(1-0:1.6.0)(1-0:1.6.0) then (month start)(peak time)(value*kW) per month.
+    const count = Number(groups[0]);
+    if (!Number.isInteger(count) || !OBIS_RE.test(groups[1] ?? "") || !OBIS_RE.test(groups[2] ?? "")) {
+      return "peak history must start with a count and two OBIS references";
+    }
+    const triples = groups.slice(3);
+    if (triples.length !== count * 3)
+      return `peak history announces ${count} months but holds ${triples.length / 3}`;
+    const entries: PeakEntry[] = [];
+    for (let i = 0; i < triples.length; i += 3) {
+      const d = parseDecimal(triples[i + 2] as string, unit);
+      if (!d) return `peak value is not a number: ${JSON.stringify(triples[i + 2])}`;
+      entries.push({
+        month: timestampOrNull(triples[i] as string),
+        timestamp: timestampOrNull(triples[i + 1] as string),
+        ...d,
+      });
+    }
+    return { kind: "peakHistory", entries };
+  },
+};
+
+/** Decodes an object's groups with the named codec; a string explains why they do not fit. */
+export function decodeValue(
+  codec: Codec,
+  groups: readonly string[],
+  defaultUnit: string | null,
+): Value | string {
+  return DECODERS[codec](groups, defaultUnit);
+}
+
+/** Best-effort decoding of an object no table knows: one number, one timestamp, or the raw groups. */
+export function decodeUnknown(groups: readonly string[]): Value {
+  if (groups.length === 1) {
+    const only = groups[0] as string;
+    const d = parseDecimal(only);
+    if (d) return { kind: "decimal", ...d };
+  }
+  if (groups.length === 2) {
+    const r = reading(groups[0] as string, groups[1] as string, null);
+    if (typeof r !== "string" && r.kind === "reading" && r.timestamp !== null) return r;
+  }
+  return { kind: "raw", values: groups };
+}
