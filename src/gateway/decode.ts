@@ -1,0 +1,112 @@
+import { DEFAULT_MAX_TELEGRAM_BYTES, parseTelegram, type Telegram, TelegramFramer } from "../dsmr/index.ts";
+import { P1Error } from "../shared/index.ts";
+import {
+  type CounterStatus,
+  decryptFrame,
+  FrameCounterTracker,
+  parseEncryptedFrame,
+} from "../smarty/index.ts";
+
+/** Keys and limits for decoding a byte stream. */
+export interface DecoderOptions {
+  /** AES-128 decryption key (16 bytes) for encrypted meters. */
+  readonly decryptionKey?: Uint8Array;
+  /** Authentication key (16 bytes); Smarty's published default when absent. */
+  readonly authenticationKey?: Uint8Array;
+  readonly maxTelegramBytes?: number;
+}
+
+/** Encryption facts of a telegram that arrived encrypted. */
+export interface EncryptionInfo {
+  readonly systemTitle: string;
+  readonly frameCounter: number;
+  readonly counter: CounterStatus;
+}
+
+/** One decoded unit of the stream: a telegram with its raw bytes, or why a unit was dropped. */
+export type Decoded =
+  | {
+      readonly ok: true;
+      readonly telegram: Telegram;
+      readonly raw: Buffer;
+      readonly encryption: EncryptionInfo | null;
+    }
+  | { readonly ok: false; readonly error: P1Error; readonly raw: Buffer | null };
+
+/**
+ * Bytes in, telegrams out: framer, then decryption for 0xDB frames, then the parser. Pure and
+ * synchronous, so the same code serves the CLI, the gateway pipeline, the fuzzer and the benchmark.
+ */
+export class TelegramDecoder {
+  readonly #framer: TelegramFramer;
+  readonly #options: DecoderOptions;
+  readonly #counters = new FrameCounterTracker();
+
+  constructor(options: DecoderOptions = {}) {
+    this.#options = options;
+    this.#framer = new TelegramFramer({
+      maxTelegramBytes: options.maxTelegramBytes ?? DEFAULT_MAX_TELEGRAM_BYTES,
+    });
+  }
+
+  /** Bytes skipped as noise between frames. */
+  get skippedBytes(): number {
+    return this.#framer.skippedBytes;
+  }
+
+  /** Whether a partial frame is buffered. */
+  get isPending(): boolean {
+    return this.#framer.isPending;
+  }
+
+  /** Decodes what one chunk completes. */
+  push(chunk: Uint8Array): Decoded[] {
+    return this.#framer
+      .push(chunk)
+      .map((ev) =>
+        ev.ok ? this.#decode(ev.frame.kind, ev.frame.bytes) : { ok: false, error: ev.error, raw: null },
+      );
+  }
+
+  /** End of stream (or a long silence): completes or drops what is buffered. */
+  flush(): Decoded[] {
+    return this.#framer
+      .flush()
+      .map((ev) =>
+        ev.ok ? this.#decode(ev.frame.kind, ev.frame.bytes) : { ok: false, error: ev.error, raw: null },
+      );
+  }
+
+  #decode(kind: "telegram" | "encrypted", raw: Buffer): Decoded {
+    if (kind === "telegram") {
+      const parsed = parseTelegram(raw);
+      return parsed.ok
+        ? { ok: true, telegram: parsed.telegram, raw, encryption: null }
+        : { ok: false, error: parsed.error, raw };
+    }
+    const frame = parseEncryptedFrame(raw);
+    if (!frame.ok) return { ok: false, error: frame.error, raw };
+    const key = this.#options.decryptionKey;
+    if (!key) {
+      return {
+        ok: false,
+        error: new P1Error("DECRYPT_FAILED", "encrypted frame received but no decryption key is configured"),
+        raw,
+      };
+    }
+    const keys = this.#options.authenticationKey
+      ? { key, authenticationKey: this.#options.authenticationKey }
+      : { key };
+    const plain = decryptFrame(frame.frame, keys);
+    if (!plain.ok) return { ok: false, error: plain.error, raw };
+    const parsed = parseTelegram(plain.plaintext);
+    if (!parsed.ok) return { ok: false, error: parsed.error, raw };
+    const { systemTitle, frameCounter } = frame.frame;
+    const encryption = {
+      systemTitle: systemTitle.toString("hex").toUpperCase(),
+      frameCounter,
+      counter: this.#counters.observe(systemTitle, frameCounter),
+    };
+    return { ok: true, telegram: parsed.telegram, raw, encryption };
+  }
+}

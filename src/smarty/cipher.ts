@@ -1,0 +1,107 @@
+import { createCipheriv, createDecipheriv } from "node:crypto";
+import { P1Error } from "../shared/index.ts";
+import { type EncryptedFrame, GCM_TAG_BYTES, SECURITY_AUTH_ENC } from "./frame.ts";
+
+/** Smarty's published default authentication key, used when the grid operator gave only the encryption key. */
+export const DEFAULT_AUTHENTICATION_KEY = Buffer.from("00112233445566778899AABBCCDDEEFF", "hex");
+
+/** Keys for AES-128-GCM: a 16-byte encryption key and a 16-byte authentication key (AAD). */
+export interface CipherKeys {
+  readonly key: Uint8Array;
+  readonly authenticationKey?: Uint8Array;
+}
+
+function iv(systemTitle: Uint8Array, frameCounter: number): Buffer {
+  const out = Buffer.alloc(12);
+  out.set(systemTitle, 0);
+  out.writeUInt32BE(frameCounter, 8);
+  return out;
+}
+
+function aad(keys: CipherKeys): Buffer {
+  return Buffer.concat([Buffer.of(SECURITY_AUTH_ENC), keys.authenticationKey ?? DEFAULT_AUTHENTICATION_KEY]);
+}
+
+/**
+ * Decrypts and authenticates a frame: IV = system title + frame counter, AAD = 0x30 + authentication key,
+ * 12-byte tag always verified. A wrong key or authentication key fails the tag: DECRYPT_FAILED.
+ */
+export function decryptFrame(
+  frame: EncryptedFrame,
+  keys: CipherKeys,
+): { ok: true; plaintext: Buffer } | { ok: false; error: P1Error } {
+  try {
+    const decipher = createDecipheriv("aes-128-gcm", keys.key, iv(frame.systemTitle, frame.frameCounter), {
+      authTagLength: GCM_TAG_BYTES,
+    });
+    decipher.setAAD(aad(keys));
+    decipher.setAuthTag(frame.tag);
+    const plaintext = Buffer.concat([decipher.update(frame.ciphertext), decipher.final()]);
+    return { ok: true, plaintext };
+  } catch (cause) {
+    return {
+      ok: false,
+      error: new P1Error(
+        "DECRYPT_FAILED",
+        "decryption failed: the GCM tag does not verify (wrong decryption key or authentication key)",
+        {
+          systemTitle: Buffer.from(frame.systemTitle).toString("hex").toUpperCase(),
+          frameCounter: frame.frameCounter,
+        },
+        { cause },
+      ),
+    };
+  }
+}
+
+/** Encrypts a telegram into a complete frame as a meter sends it (used by the simulator and tests). */
+export function encryptFrame(
+  plaintext: Uint8Array,
+  systemTitle: Uint8Array,
+  frameCounter: number,
+  keys: CipherKeys,
+): Buffer {
+  const cipher = createCipheriv("aes-128-gcm", keys.key, iv(systemTitle, frameCounter), {
+    authTagLength: GCM_TAG_BYTES,
+  });
+  cipher.setAAD(aad(keys));
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  const tag = cipher.getAuthTag();
+  const header = Buffer.alloc(18);
+  header[0] = 0xdb;
+  header[1] = 8;
+  header.set(systemTitle, 2);
+  header[10] = 0x82;
+  header.writeUInt16BE(5 + ciphertext.length + tag.length, 11);
+  header[13] = SECURITY_AUTH_ENC;
+  header.writeUInt32BE(frameCounter, 14);
+  return Buffer.concat([header, ciphertext, tag]);
+}
+
+/** What a frame counter says about a frame compared with the last one seen from the same meter. */
+export type CounterStatus = "first" | "ok" | "replay" | "reset";
+
+/**
+ * Below this a counter that went backwards is taken as the meter restarting its count (it starts again
+ * near zero after a firmware update or reset); above it, as an old frame replayed.
+ */
+const COUNTER_RESET_BELOW = 1024;
+
+/** Tracks frame counters per system title (pure state, no I/O). */
+export class FrameCounterTracker {
+  readonly #last = new Map<string, number>();
+
+  /** Classifies a frame counter and remembers it unless it is a replay. */
+  observe(systemTitle: Uint8Array, frameCounter: number): CounterStatus {
+    const id = Buffer.from(systemTitle).toString("hex");
+    const last = this.#last.get(id);
+    let status: CounterStatus;
+    if (last === undefined) status = "first";
+    else if (frameCounter > last) status = "ok";
+    else if (frameCounter < COUNTER_RESET_BELOW && last - frameCounter > COUNTER_RESET_BELOW)
+      status = "reset";
+    else status = "replay";
+    if (status !== "replay") this.#last.set(id, frameCounter);
+    return status;
+  }
+}
