@@ -1,0 +1,62 @@
+import { UsageError } from "./common.ts";
+import { PARSE_HELP, runParse } from "./parse.ts";
+
+const HELP = `Usage: p1-gateway <command> [options]
+
+Reads Dutch (DSMR), Belgian (e-MUCS) and Luxembourg (Smarty) smart meters from their P1 port.
+
+Commands:
+  parse [FILE|-]    parse telegrams from a file or stdin and print them as JSON lines
+
+Run 'p1-gateway <command> --help' for a command's options.`;
+
+type Command = (argv: readonly string[], out: (line: string) => void) => number | Promise<number>;
+
+const COMMANDS: Readonly<Record<string, { run: Command; help: string }>> = {
+  parse: { run: runParse, help: PARSE_HELP },
+};
+
+/** Entry point: dispatches to a command and maps errors to exit codes (2 = usage/config). */
+export async function main(argv: readonly string[]): Promise<number> {
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    out(HELP);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`p1-gateway: unknown command ${JSON.stringify(name)}\n\n${HELP}\n`);
+    return 2;
+  }
+  try {
+    return await command.run(rest, out);
+  } catch (e) {
+    if (e instanceof UsageError || isArgError(e)) {
+      process.stderr.write(`p1-gateway ${name}: ${(e as Error).message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+function isArgError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("ERR_PARSE_ARGS");
+}
+
+const isEntry =
+  process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isEntry) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(
+        `p1-gateway: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+      );
+      process.exitCode = 70;
+    },
+  );
+}
