@@ -1,0 +1,214 @@
+import { describe, expect, it } from "vitest";
+import { parseTelegram } from "../../src/dsmr/index.ts";
+import { expectParseError, fixture, numberOf, objectValue, parseOk } from "../helpers/fixtures.ts";
+
+describe("parseTelegram: golden values per version (hand-written fixtures)", () => {
+  it("NTA 8130", () => {
+    const t = parseOk(fixture("nta8130.txt"));
+    expect(t.version).toBe("nta8130");
+    expect(t.crc).toBe("absent");
+    expect(objectValue(t, "0-0:42.0.0")).toMatchObject({ kind: "text", value: "KMP12345678" });
+    expect(numberOf(t, "1-0:1.8.2")).toBe(421.17);
+  });
+
+  it("DSMR 2.1 with legacy gas objects", () => {
+    const t = parseOk(fixture("dsmr21.txt"));
+    expect(t.version).toBe("2.1");
+    expect(objectValue(t, "1-0:17.0.0")).toMatchObject({ value: 999, unit: "A" });
+    // Legacy reading: value first, then a capture time without S/W (winter by the EU rule).
+    expect(objectValue(t, "7-0:23.1.0")).toMatchObject({
+      kind: "reading",
+      value: 1234.567,
+      unit: "m3",
+      timestamp: "2010-12-09T00:00:00+01:00",
+    });
+  });
+
+  it("DSMR 2.2: gas value on the line after 0-1:24.3.0", () => {
+    const t = parseOk(fixture("dsmr22.txt"));
+    expect(t.version).toBe("2.2");
+    expect(objectValue(t, "0-1:24.3.0")).toMatchObject({
+      kind: "reading",
+      value: 1234.567,
+      text: "01234.567",
+      unit: "m3",
+      timestamp: "2011-01-01T12:00:00+01:00",
+    });
+  });
+
+  it("DSMR 3.0: ampere threshold, hex text, summer gas capture time from the EU rule", () => {
+    const t = parseOk(fixture("dsmr30.txt"));
+    expect(t.version).toBe("3.0");
+    expect(objectValue(t, "0-0:96.13.0")).toMatchObject({ kind: "text", value: "Hello" });
+    expect(objectValue(t, "0-1:24.3.0")).toMatchObject({
+      value: 987.654,
+      timestamp: "2011-07-05T16:00:00+02:00",
+    });
+  });
+
+  it("DSMR 4.0: failure log entries", () => {
+    const t = parseOk(fixture("dsmr40.txt"));
+    expect(t.version).toBe("4.0");
+    expect(t.crc).toBe("valid");
+    expect(objectValue(t, "1-0:99.97.0")).toEqual({
+      kind: "failureLog",
+      entries: [{ timestamp: "2013-12-12T10:10:10+01:00", durationS: 600 }],
+    });
+    expect(objectValue(t, "0-1:24.2.1")).toMatchObject({
+      value: 100.1,
+      unit: "m3",
+      timestamp: "2014-01-01T11:00:00+01:00",
+    });
+  });
+
+  it("DSMR 4.0.4: per-phase values, empty failure log", () => {
+    const t = parseOk(fixture("dsmr404.txt"));
+    expect(t.version).toBe("4.04");
+    expect(objectValue(t, "1-0:99.97.0")).toEqual({ kind: "failureLog", entries: [] });
+    expect(numberOf(t, "1-0:41.7.0")).toBe(1.136);
+  });
+
+  it("DSMR 4.2: placeholder failure-log timestamp becomes null", () => {
+    const t = parseOk(fixture("dsmr42.txt"));
+    expect(t.version).toBe("4.2");
+    expect(objectValue(t, "1-0:99.97.0")).toEqual({
+      kind: "failureLog",
+      entries: [{ timestamp: null, durationS: 2147483647 }],
+    });
+  });
+
+  it("DSMR 5.0: registers keep their exact text, summer timestamps, two M-Bus channels", () => {
+    const t = parseOk(fixture("dsmr50.txt"));
+    expect(t.version).toBe("5.0");
+    expect(t.header).toBe("ISK5\\2M550T-1012");
+    expect(objectValue(t, "1-0:1.8.1")).toEqual({
+      kind: "decimal",
+      value: 4321.987,
+      text: "004321.987",
+      unit: "kWh",
+    });
+    expect(objectValue(t, "0-0:1.0.0")).toMatchObject({ value: "2023-06-15T14:30:05+02:00" });
+    expect(objectValue(t, "0-0:96.13.0")).toMatchObject({ value: "Test bericht" });
+    expect(objectValue(t, "0-2:24.2.1")).toMatchObject({ value: 123.456 });
+    expect(t.objects.find((o) => o.obis === "0-2:24.2.1")?.channel).toBe(2);
+    expect(t.unknown).toEqual([]);
+  });
+
+  it("e-MUCS: capacity tariff objects", () => {
+    const t = parseOk(fixture("emucs.txt"));
+    expect(t.version).toBe("emucs");
+    expect(numberOf(t, "1-0:1.4.0")).toBe(1.234);
+    expect(objectValue(t, "1-0:1.6.0")).toMatchObject({
+      value: 4.321,
+      unit: "kW",
+      timestamp: "2024-02-05T18:30:00+01:00",
+    });
+    const history = objectValue(t, "0-0:98.1.0");
+    expect(history.kind === "peakHistory" && history.entries).toEqual([
+      {
+        month: "2024-01-01T00:00:00+01:00",
+        timestamp: "2023-12-15T18:15:00+01:00",
+        value: 5.678,
+        text: "05.678",
+        unit: "kW",
+      },
+      {
+        month: "2023-12-01T00:00:00+01:00",
+        timestamp: "2023-11-20T07:45:00+01:00",
+        value: 3.21,
+        text: "03.210",
+        unit: "kW",
+      },
+    ]);
+    expect(objectValue(t, "0-1:24.2.3")).toMatchObject({ value: 1234.567, unit: "m3" });
+  });
+
+  it("Smarty: reactive registers and the Smax threshold", () => {
+    const t = parseOk(fixture("smarty.txt"));
+    expect(t.version).toBe("smarty");
+    expect(objectValue(t, "1-0:3.8.0")).toMatchObject({ value: 234.567, unit: "kvarh" });
+    expect(t.objects.find((o) => o.obis === "0-0:17.0.0")?.def?.id).toBe("emeter_active_threshold_smax");
+  });
+});
+
+describe("parseTelegram: odd and bad input", () => {
+  const t50 = fixture("dsmr50.txt").toString("latin1");
+  const withCrc = (body: string) => {
+    // Recompute a valid CRC for a modified telegram.
+    const upToBang = body.slice(0, body.indexOf("!") + 1);
+    const crc = crcOf(upToBang);
+    return Buffer.from(`${upToBang}${crc}\r\n`, "latin1");
+  };
+
+  it("rejects a wrong CRC with CRC_MISMATCH and reports both values", () => {
+    const bad = Buffer.from(t50.replace("004321.987", "004321.988"), "latin1");
+    const r = parseTelegram(bad);
+    expectParseError(r, "CRC_MISMATCH");
+    if (!r.ok) expect(r.error.context).toMatchObject({ received: "C0EB" });
+  });
+
+  it("accepts lower-case and unpadded CRC digits by value, with a warning", () => {
+    const lower = Buffer.from(t50.replace("!C0EB", "!c0eb"), "latin1");
+    expect(parseOk(lower).warnings[0]).toMatch(/accepted by value/);
+    const tiny = withCrc("/X\r\n\r\n1-0:1.8.1(1*kWh)\r\n!");
+    expect(parseOk(tiny).crc).toBe("valid");
+  });
+
+  it("rejects a CRC field that is not hex", () => {
+    expectParseError(parseTelegram(Buffer.from(t50.replace("!C0EB", "!XXXX"), "latin1")), "CRC_MISMATCH");
+  });
+
+  it("rejects a DSMR 5 telegram whose CRC is missing", () => {
+    expectParseError(parseTelegram(Buffer.from(t50.replace("!C0EB", "!"), "latin1")), "CRC_MISMATCH");
+  });
+
+  it("rejects a line that is not OBIS(value) with MALFORMED_LINE", () => {
+    expectParseError(parseTelegram(withCrc(t50.replace("1-0:1.8.2(", "1-0:.8.2("))), "MALFORMED_LINE");
+    expectParseError(
+      parseTelegram(withCrc(t50.replace("1-0:1.8.2(003210.876*kWh)", "1-0:1.8.2(003210.876*kWh"))),
+      "MALFORMED_LINE",
+    );
+    expectParseError(
+      parseTelegram(withCrc(t50.replace("0-0:96.14.0(0002)", "garbage line"))),
+      "MALFORMED_LINE",
+    );
+  });
+
+  it("keeps and reports unknown OBIS codes", () => {
+    const t = parseOk(withCrc(t50.replace("0-0:96.14.0(0002)", "0-0:96.14.0(0002)\r\n1-0:14.7.0(50.01*Hz)")));
+    expect(t.unknown).toEqual(["1-0:14.7.0"]);
+    expect(objectValue(t, "1-0:14.7.0")).toMatchObject({ kind: "decimal", value: 50.01, unit: "Hz" });
+  });
+
+  it("keeps a known object whose value does not fit its codec as raw, with a warning", () => {
+    const t = parseOk(withCrc(t50.replace("1-0:1.7.0(00.000*kW)", "1-0:1.7.0(n/a)")));
+    expect(objectValue(t, "1-0:1.7.0")).toEqual({ kind: "raw", values: ["n/a"] });
+    expect(t.warnings.some((w) => w.startsWith("1-0:1.7.0"))).toBe(true);
+  });
+
+  it("reads a text message wrapped over two lines and OBIS with a fifth group", () => {
+    const t = parseOk(
+      withCrc(
+        t50
+          .replace("0-0:96.13.0(546573742062657269636874)", "0-0:96.13.0(54657374\r\n2062657269636874)")
+          .replace("1-0:31.7.0(", "1-0:31.7.0.255("),
+      ),
+    );
+    expect(objectValue(t, "0-0:96.13.0")).toMatchObject({ value: "Test bericht" });
+    expect(t.objects.find((o) => o.obis === "1-0:31.7.0.255")?.def?.id).toBe("emeter_instant_current_l1");
+  });
+
+  it("rejects input that does not start with '/' or has no '!'", () => {
+    expectParseError(parseTelegram(Buffer.from("hello!")), "FRAME_INVALID");
+    expectParseError(parseTelegram(Buffer.from("/X\r\n1-0:1.8.1(1)")), "TRUNCATED");
+  });
+});
+
+function crcOf(text: string): string {
+  let c = 0;
+  for (const b of Buffer.from(text, "latin1")) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xa001 : c >>> 1;
+  }
+  return c.toString(16).toUpperCase().padStart(4, "0");
+}
