@@ -14,3 +14,22 @@ describe("crc16 (CRC-16/ARC)", () => {
     expect(formatCrc(0xbb3d)).toBe("BB3D");
   });
 });
+
+describe("crc16 slicing", () => {
+  /** Bit-by-bit reference implementation of CRC-16/ARC. */
+  function reference(bytes: Uint8Array): number {
+    let c = 0;
+    for (const b of bytes) {
+      c ^= b;
+      for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xa001 : c >>> 1;
+    }
+    return c;
+  }
+  it("equals the bit-by-bit definition for every length and alignment", () => {
+    const data = Uint8Array.from({ length: 300 }, (_, i) => (i * 131 + 7) & 0xff);
+    for (let start = 0; start < 5; start++) {
+      for (let end = start; end <= data.length; end += 7)
+        expect(crc16(data, start, end)).toBe(reference(data.subarray(start, end)));
+    }
+  });
+});
