@@ -1,5 +1,6 @@
 import { P1Error, preview } from "../shared/index.ts";
 import { crc16, formatCrc } from "./crc.ts";
+import { BoundedMemo } from "./memo.ts";
 import { detectVersion, lookupObject, mbusKey } from "./spec/lookup.ts";
 import type { ObjectDef } from "./spec/types.ts";
 import { VERSIONS, type VersionName } from "./spec/versions.ts";
@@ -37,18 +38,51 @@ export type ParseResult =
   | { readonly ok: true; readonly telegram: Telegram }
   | { readonly ok: false; readonly error: P1Error };
 
+const P1_VERSION_KEY = "1-3:0.2.8";
 const SLASH = 0x2f;
 const BANG = 0x21;
 const HEX_CRC_RE = /^[0-9A-Fa-f]{1,4}$/;
 // OBIS reference A-B:C.D.E with an optional fifth group written '.F' or '*F' (IEC 62056-61 §4).
 const OBIS_RE = /^(\d{1,3})-(\d{1,3}):(\d{1,3}\.\d{1,3}\.\d{1,3})(?:[.*]\d{1,3})?$/;
 
-interface RawLine {
+/** What an OBIS reference as written means; computed once per distinct spelling. */
+interface ObisInfo {
   readonly obis: string;
-  readonly a: string;
+  /** Normalised `A-B:C.D.E`. */
+  readonly key: string;
+  /** `A-n:C.D.E` for objects on an M-Bus channel (B > 0), else null. */
+  readonly wildcard: string | null;
   readonly b: number;
-  readonly cde: string;
+  /** Definition per detected version (null = no version), filled on first use. */
+  readonly defs: Map<VersionName | null, ObjectDef | undefined>;
+}
+
+interface RawLine {
+  readonly info: ObisInfo;
   readonly groups: string[];
+}
+
+// Meters repeat the same few dozen OBIS spellings forever; noise can produce many, so the memo is capped.
+const OBIS_INFO = new BoundedMemo<ObisInfo | null>(2048, (written) => {
+  const obis = written.trim();
+  const m = OBIS_RE.exec(obis);
+  if (!m) return null;
+  const b = Number(m[2]);
+  const key = `${m[1]}-${b}:${m[3]}`;
+  return {
+    obis,
+    key,
+    wildcard: b !== 0 ? mbusKey(m[1] as string, m[3] as string) : null,
+    b,
+    defs: new Map(),
+  };
+});
+
+function defOf(info: ObisInfo, version: VersionName | null): ObjectDef | undefined {
+  if (info.defs.has(version)) return info.defs.get(version);
+  const def = lookupObject(version, info.key, info.wildcard);
+  info.defs.set(version, def);
+  return def;
 }
 
 function fail(
@@ -108,16 +142,17 @@ export function parseTelegram(bytes: Uint8Array): ParseResult {
 
   // ---- Version ----
   const keys = new Set<string>();
-  const units = new Map<string, string | null>();
   let p1Version: string | undefined;
   for (const l of lines) {
-    const key = `${l.a}-${l.b}:${l.cde}`;
-    keys.add(key);
-    if (l.b !== 0) keys.add(mbusKey(l.a, l.cde));
-    if (key === "1-3:0.2.8") p1Version = l.groups[0];
-    if (l.groups.length === 1) units.set(key, parseDecimal(l.groups[0] as string)?.unit ?? null);
+    keys.add(l.info.key);
+    if (l.info.wildcard !== null) keys.add(l.info.wildcard);
+    if (l.info.key === P1_VERSION_KEY) p1Version = l.groups[0];
   }
-  const version = detectVersion({ p1Version, hasCrc: crc === "valid", keys, unitOf: (k) => units.get(k) });
+  const unitOf = (key: string) => {
+    const line = lines.find((l) => l.info.key === key && l.groups.length === 1);
+    return line ? (parseDecimal(line.groups[0] as string)?.unit ?? null) : undefined;
+  };
+  const version = detectVersion({ p1Version, hasCrc: crc === "valid", keys, unitOf });
   if (version && VERSIONS[version].crc && crc === "absent") {
     return fail("CRC_MISMATCH", `${VERSIONS[version].title} telegrams carry a CRC, this one has none`, {
       received: "",
@@ -128,20 +163,20 @@ export function parseTelegram(bytes: Uint8Array): ParseResult {
   const objects: CosemObject[] = [];
   const unknown: string[] = [];
   for (const l of lines) {
-    const key = `${l.a}-${l.b}:${l.cde}`;
-    const def = lookupObject(version, key, l.b !== 0 ? mbusKey(l.a, l.cde) : null);
+    const { info } = l;
+    const def = defOf(info, version);
     let value: Value;
     if (def) {
       const decoded = decodeValue(def.codec, l.groups, def.unit ?? null);
       if (typeof decoded === "string") {
-        warnings.push(`${l.obis}: ${decoded}; kept raw`);
+        warnings.push(`${info.obis}: ${decoded}; kept raw`);
         value = { kind: "raw", values: l.groups };
       } else value = decoded;
     } else {
-      unknown.push(l.obis);
+      unknown.push(info.obis);
       value = decodeUnknown(l.groups);
     }
-    objects.push({ obis: l.obis, key, channel: def?.meter === "mbus" ? l.b : 0, def, value });
+    objects.push({ obis: info.obis, key: info.key, channel: def?.meter === "mbus" ? info.b : 0, def, value });
   }
   return { ok: true, telegram: { header, version, crc, objects, unknown, warnings } };
 }
@@ -160,9 +195,8 @@ function readLines(text: string, from: number, out: RawLine[]): P1Error | undefi
     const open = text.indexOf("(", pos);
     const eol = lineEnd(text, pos);
     if (open === -1 || open > eol) return malformed(text, pos, "expected OBIS(value)");
-    const obis = text.slice(pos, open).trim();
-    const m = OBIS_RE.exec(obis);
-    if (!m) return malformed(text, pos, "not an OBIS reference");
+    const info = OBIS_INFO.get(text.slice(pos, open));
+    if (!info) return malformed(text, pos, "not an OBIS reference");
     const groups: string[] = [];
     let p = open;
     for (;;) {
@@ -178,8 +212,8 @@ function readLines(text: string, from: number, out: RawLine[]): P1Error | undefi
       p = next;
     }
     const rest = lineEnd(text, p);
-    if (text.slice(p, rest).trim() !== "") return malformed(text, pos, "unexpected text after the value");
-    out.push({ obis, a: m[1] as string, b: Number(m[2]), cde: m[3] as string, groups });
+    if (skipSpace(text, p) < rest) return malformed(text, pos, "unexpected text after the value");
+    out.push({ info, groups });
     pos = rest;
   }
   return undefined;

@@ -55,8 +55,11 @@ function lastSundayUtc(year: number, month: number): number {
   return Date.UTC(year, month, sunday, 1);
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return (DAYS_IN_MONTH[month - 1] as number) + (leap ? 1 : 0);
 }
 
 function pad(n: number): string {

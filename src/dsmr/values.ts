@@ -1,3 +1,4 @@
+import { BoundedMemo } from "./memo.ts";
 import { PLACEHOLDER_TIMESTAMPS } from "./spec/objects.ts";
 import type { Codec } from "./spec/types.ts";
 import { parseTimestamp } from "./timestamp.ts";
@@ -38,31 +39,67 @@ export type Value =
   | { readonly kind: "raw"; readonly values: readonly string[] };
 
 // Digits with optional sign and fraction, then an optional unit with or without the '*' separator
-// (some Fluvius meters write "000123.456kWh"). Anchored, no nested quantifiers: linear time.
-const DECIMAL_RE = /^([+-]?\d+(?:\.\d+)?)(?:\*?([A-Za-z][A-Za-z0-9]*))?$/;
+// (some Fluvius meters write "000123.456kWh"). parseDecimal implements exactly this by hand.
+export const DECIMAL_RE = /^([+-]?\d+(?:\.\d+)?)(?:\*?([A-Za-z][A-Za-z0-9]*))?$/;
 const HEX_RE = /^(?:[0-9A-Fa-f]{2})+$/;
 const OBIS_RE = /^\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}$/;
 
-/** Parses one "(123.4*kW)" group body; undefined when it is not a number. */
+/**
+ * Parses one "(123.4*kW)" group body; undefined when it is not a number. Equivalent to DECIMAL_RE
+ * (kept as the specification and used in tests) but scans by hand: this runs for most lines of
+ * every telegram.
+ */
 export function parseDecimal(text: string, defaultUnit: string | null = null): Decimal | undefined {
-  const m = DECIMAL_RE.exec(text);
-  if (!m) return undefined;
-  const digits = m[1] as string;
-  return { value: Number(digits), text: digits, unit: m[2] ?? defaultUnit };
+  const n = text.length;
+  let i = 0;
+  let c = text.charCodeAt(0);
+  if (c === 0x2b || c === 0x2d) c = text.charCodeAt(++i); // sign
+  const digitsFrom = i;
+  while (c >= 0x30 && c <= 0x39) c = text.charCodeAt(++i);
+  if (i === digitsFrom) return undefined;
+  if (c === 0x2e) {
+    const fracFrom = ++i;
+    c = text.charCodeAt(i);
+    while (c >= 0x30 && c <= 0x39) c = text.charCodeAt(++i);
+    if (i === fracFrom) return undefined;
+  }
+  const numberEnd = i;
+  let unit = defaultUnit;
+  if (i < n) {
+    if (c === 0x2a) c = text.charCodeAt(++i); // '*'
+    const unitFrom = i;
+    if (!isLetter(c)) return undefined;
+    while (i < n && (isLetter(c) || (c >= 0x30 && c <= 0x39))) c = text.charCodeAt(++i);
+    if (i !== n) return undefined;
+    unit = text.slice(unitFrom);
+  }
+  const digits = numberEnd === n ? text : text.slice(0, numberEnd);
+  return { value: Number(digits), text: digits, unit };
+}
+
+function isLetter(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 }
 
 /** Decodes hex-encoded ASCII (equipment ids, text messages); the raw text when it is not printable hex. */
 export function decodeHexText(raw: string): string {
-  if (raw.length === 0 || !HEX_RE.test(raw)) return raw;
+  return raw.length === 0 ? raw : HEX_TEXTS.get(raw);
+}
+
+const HEX_TEXTS = new BoundedMemo<string>(1024, (raw) => {
+  if (!HEX_RE.test(raw)) return raw;
   const bytes = Buffer.from(raw, "hex");
   for (const b of bytes) if (b < 0x20 || b > 0x7e) return raw;
   return bytes.toString("latin1");
-}
+});
+
+const TIMESTAMPS = new BoundedMemo<string | null>(1024, (raw) =>
+  PLACEHOLDER_TIMESTAMPS.has(raw) ? null : (parseTimestamp(raw) ?? null),
+);
 
 /** ISO timestamp, or null for placeholders and impossible dates. */
 function timestampOrNull(raw: string): string | null {
-  if (PLACEHOLDER_TIMESTAMPS.has(raw)) return null;
-  return parseTimestamp(raw) ?? null;
+  return TIMESTAMPS.get(raw);
 }
 
 /** Whether a group holds a timestamp the meter marks as "no value". */
@@ -75,13 +112,23 @@ type Decoder = (groups: readonly string[], unit: string | null) => Value | strin
 function decimal(groups: readonly string[], unit: string | null): Value | string {
   if (groups.length !== 1) return `expected 1 value, got ${groups.length}`;
   const d = parseDecimal(groups[0] as string, unit);
-  return d ? { kind: "decimal", ...d } : `not a number: ${JSON.stringify(groups[0])}`;
+  // Built field by field: object spread is measurably slower on this path.
+  return d
+    ? { kind: "decimal", value: d.value, text: d.text, unit: d.unit }
+    : `not a number: ${JSON.stringify(groups[0])}`;
 }
 
 function reading(ts: string, valueText: string, unit: string | null): Value | string {
   const d = parseDecimal(valueText, unit);
   if (!d) return `not a number: ${JSON.stringify(valueText)}`;
-  return { kind: "reading", ...d, timestamp: timestampOrNull(ts), rawTimestamp: ts };
+  return {
+    kind: "reading",
+    value: d.value,
+    text: d.text,
+    unit: d.unit,
+    timestamp: timestampOrNull(ts),
+    rawTimestamp: ts,
+  };
 }
 
 /** Codec implementations, one per codec name of the spec tables. */
