@@ -51,6 +51,10 @@ export class TelegramFramer {
   #crcChars = 0;
   #encryptedTotal = 0;
   #skipped = 0;
+  // Where the last appended slice came from, to widen it instead of adding a part.
+  #lastChunk: Buffer | undefined;
+  #lastStart = 0;
+  #lastEnd = 0;
 
   constructor(options: { readonly maxTelegramBytes?: number } = {}) {
     this.#maxBytes = options.maxTelegramBytes ?? DEFAULT_MAX_TELEGRAM_BYTES;
@@ -125,16 +129,25 @@ export class TelegramFramer {
   #begin(state: State): void {
     this.#state = state;
     this.#parts = [];
+    this.#lastChunk = undefined;
     this.#size = 0;
     this.#crcChars = 0;
     this.#encryptedTotal = 0;
   }
 
   #append(buf: Buffer, start: number, end: number): void {
-    if (end > start) {
+    if (end <= start) return;
+    if (this.#lastChunk === buf && this.#lastEnd === start && this.#parts.length > 0) {
+      // Contiguous with the previous slice of this same chunk (telegram, then its CRC): widen it rather
+      // than concatenate later, so a telegram inside one chunk is never copied.
+      this.#parts[this.#parts.length - 1] = buf.subarray(this.#lastStart, end);
+    } else {
       this.#parts.push(buf.subarray(start, end));
-      this.#size += end - start;
+      this.#lastStart = start;
     }
+    this.#lastChunk = buf;
+    this.#lastEnd = end;
+    this.#size += end - start;
   }
 
   #scanTelegram(buf: Buffer, from: number, out: FrameEvent[]): number {
@@ -181,6 +194,7 @@ export class TelegramFramer {
       const header =
         this.#parts.length === 1 ? (this.#parts[0] as Buffer) : Buffer.concat(this.#parts, this.#size);
       this.#parts = [header];
+      this.#lastChunk = undefined; // the header is a new buffer now: never widen it
       if (header[1] !== SYSTEM_TITLE_LENGTH) {
         // A lone 0xDB in noise is not a frame start: skip that byte and rescan what followed it
         // (at most 12 bytes) before continuing with the rest of this chunk.

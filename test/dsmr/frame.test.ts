@@ -123,6 +123,20 @@ describe("TelegramFramer", () => {
     );
   });
 
+  it("any chunking of encrypted frames mixed with telegrams yields the same frames (property)", () => {
+    const body = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37) & 0xff));
+    const frame = Buffer.concat([Buffer.from([0xdb, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0x82, 0x01, 0x2c]), body]);
+    const stream = Buffer.concat([frame, T40, frame, frame, Buffer.from([0x00, 0xdb, 0x07]), frame]);
+    const expected = okBytes(frameAll([stream]));
+    expect(expected).toHaveLength(5);
+    fc.assert(
+      fc.property(fc.array(fc.nat({ max: stream.length }), { maxLength: 60 }), (cuts) => {
+        expect(okBytes(frameAll(chunked(stream, cuts)))).toEqual(expected);
+      }),
+      { numRuns: 300, seed: 11 },
+    );
+  });
+
   it("random garbage and mutations never throw, never exceed the cap (property)", () => {
     const cap = 2048;
     fc.assert(
