@@ -53,18 +53,31 @@ const frames = Buffer.concat(
   ),
 );
 
+/** Feeds a stream in 4 KiB reads, as a serial port or socket delivers it, and counts what comes out. */
+function feed(decoder: TelegramDecoder, bytes: Buffer, check: (ok: boolean) => void): number {
+  let n = 0;
+  for (let i = 0; i < bytes.length; i += 4096) {
+    for (const r of decoder.push(bytes.subarray(i, i + 4096))) {
+      check(r.ok);
+      n++;
+    }
+  }
+  return n;
+}
+const mustBeOk = (ok: boolean) => {
+  if (!ok) throw new Error("bench input failed to decode");
+};
+
 const figures: Figure[] = [
   measure("parse only, DSMR 5.0 + gas, CRC on", BATCH, stream.length, 200_000, () => {
     for (let i = 0; i < BATCH; i++) if (!parseTelegram(t50).ok) throw new Error("bench telegram invalid");
   }),
-  measure("stream: framer + parser, DSMR 5.0 + gas", BATCH, stream.length, 200_000, () => {
-    const d = new TelegramDecoder();
-    if (d.push(stream).length !== BATCH) throw new Error("lost telegrams");
+  measure("stream (4 KiB reads): framer + parser, DSMR 5.0", BATCH, stream.length, 200_000, () => {
+    if (feed(new TelegramDecoder(), stream, mustBeOk) !== BATCH) throw new Error("lost telegrams");
   }),
-  measure("stream: framer + decrypt + parser, Smarty", BATCH, frames.length, 100_000, () => {
-    const d = new TelegramDecoder({ decryptionKey: key });
-    const out = d.push(frames);
-    if (out.length !== BATCH || !out.every((r) => r.ok)) throw new Error("decrypt failed");
+  measure("stream (4 KiB reads): framer + decrypt + parser, Smarty", BATCH, frames.length, 100_000, () => {
+    if (feed(new TelegramDecoder({ decryptionKey: key }), frames, mustBeOk) !== BATCH)
+      throw new Error("lost frames");
   }),
 ];
 
