@@ -78,6 +78,44 @@ const OBIS_INFO = new BoundedMemo<ObisInfo | null>(2048, (written) => {
   };
 });
 
+/**
+ * A meter sends the same objects in the same order every time, so the version found for one telegram
+ * holds for the next one of the same shape (same OBIS spellings, same 1-3:0.2.8, same CRC presence).
+ * Shapes whose detection looked at a unit are not reused: the unit is a value.
+ */
+let lastShape:
+  | { infos: ObisInfo[]; p1Version: string | undefined; hasCrc: boolean; version: VersionName | null }
+  | undefined;
+
+function versionOf(lines: readonly RawLine[], hasCrc: boolean): VersionName | null {
+  const p1Version = lines.find((l) => l.info.key === P1_VERSION_KEY)?.groups[0];
+  const shape = lastShape;
+  if (
+    shape &&
+    shape.hasCrc === hasCrc &&
+    shape.p1Version === p1Version &&
+    shape.infos.length === lines.length
+  ) {
+    let same = true;
+    for (let i = 0; i < lines.length && same; i++) same = shape.infos[i] === lines[i]?.info;
+    if (same) return shape.version;
+  }
+  const keys = new Set<string>();
+  for (const l of lines) {
+    keys.add(l.info.key);
+    if (l.info.wildcard !== null) keys.add(l.info.wildcard);
+  }
+  let usedUnit = false;
+  const unitOf = (key: string) => {
+    usedUnit = true;
+    const line = lines.find((l) => l.info.key === key && l.groups.length === 1);
+    return line ? (parseDecimal(line.groups[0] as string)?.unit ?? null) : undefined;
+  };
+  const version = detectVersion({ p1Version, hasCrc, keys, unitOf });
+  lastShape = usedUnit ? undefined : { infos: lines.map((l) => l.info), p1Version, hasCrc, version };
+  return version;
+}
+
 function defOf(info: ObisInfo, version: VersionName | null): ObjectDef | undefined {
   if (info.defs.has(version)) return info.defs.get(version);
   const def = lookupObject(version, info.key, info.wildcard);
@@ -141,18 +179,7 @@ export function parseTelegram(bytes: Uint8Array): ParseResult {
   if (error) return { ok: false, error };
 
   // ---- Version ----
-  const keys = new Set<string>();
-  let p1Version: string | undefined;
-  for (const l of lines) {
-    keys.add(l.info.key);
-    if (l.info.wildcard !== null) keys.add(l.info.wildcard);
-    if (l.info.key === P1_VERSION_KEY) p1Version = l.groups[0];
-  }
-  const unitOf = (key: string) => {
-    const line = lines.find((l) => l.info.key === key && l.groups.length === 1);
-    return line ? (parseDecimal(line.groups[0] as string)?.unit ?? null) : undefined;
-  };
-  const version = detectVersion({ p1Version, hasCrc: crc === "valid", keys, unitOf });
+  const version = versionOf(lines, crc === "valid");
   if (version && VERSIONS[version].crc && crc === "absent") {
     return fail("CRC_MISMATCH", `${VERSIONS[version].title} telegrams carry a CRC, this one has none`, {
       received: "",
