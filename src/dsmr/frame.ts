@@ -25,7 +25,12 @@ const BANG = 0x21; // '!': last byte covered by the CRC
 const GLO_CIPHERING_TAG = 0xdb;
 const SYSTEM_TITLE_LENGTH = 0x08;
 const LENGTH_TWO_BYTES = 0x82;
-const ENCRYPTED_HEADER_BYTES = 13;
+// Header bytes checked before trusting the length field: tag, title length, title, 0x82, length and the
+// security byte 0x30 (authenticated + encrypted). A stray 0xDB 0x08 passes all of these by chance with
+// odds of about 1 in 65,536, so a false start rarely swallows the real frame that follows it.
+const ENCRYPTED_HEADER_BYTES = 14;
+const ENCRYPTED_LENGTH_OFFSET = 13; // the length field counts from the security byte on
+const SECURITY_AUTH_ENC = 0x30;
 // A CRC is at most four hex digits; we read up to this many alphanumerics so a malformed field ("XXXX")
 // reaches the parser and is reported rather than silently ignored.
 const MAX_CRC_CHARS = 4;
@@ -204,21 +209,27 @@ export class TelegramFramer {
         return i;
       }
       if (this.#size < ENCRYPTED_HEADER_BYTES) return i;
-      if (header[10] !== LENGTH_TWO_BYTES) {
-        this.#drop(
+      const total = ENCRYPTED_LENGTH_OFFSET + header.readUInt16BE(11);
+      let problem: P1Error | undefined;
+      if (header[10] !== LENGTH_TWO_BYTES || header[13] !== SECURITY_AUTH_ENC) {
+        problem = new P1Error(
           "FRAME_INVALID",
-          `encrypted frame header: expected length tag 0x82, got ${hexByte(header[10])}`,
-          out,
+          `encrypted frame header: expected 0x82 and security byte 0x30, got ${hexByte(header[10])} and ${hexByte(header[13])}`,
+          { bytes: header.length },
         );
-        return i;
-      }
-      const total = ENCRYPTED_HEADER_BYTES + header.readUInt16BE(11);
-      if (total > this.#maxBytes) {
-        this.#drop(
+      } else if (total > this.#maxBytes) {
+        problem = new P1Error(
           "TOO_LARGE",
           `encrypted frame declares ${total} bytes, over the ${this.#maxBytes}-byte cap`,
-          out,
+          { bytes: total },
         );
+      }
+      if (problem) {
+        // Report it, then rescan from the byte after this 0xDB: a real frame may start inside these bytes.
+        out.push({ ok: false, error: problem });
+        this.#skipped += 1;
+        this.#begin("idle");
+        out.push(...this.push(header.subarray(1)));
         return i;
       }
       this.#encryptedTotal = total;

@@ -96,7 +96,8 @@ describe("TelegramFramer", () => {
   });
 
   it("frames encrypted 0xDB frames by their length field, also split and back to back", () => {
-    const body = Buffer.alloc(40, 0x2f); // '/' bytes inside ciphertext must not restart anything
+    // Security byte 0x30, then '/' bytes: inside ciphertext they must not restart anything.
+    const body = Buffer.concat([Buffer.of(0x30), Buffer.alloc(40, 0x2f)]);
     const frame = Buffer.concat([
       Buffer.from([0xdb, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0x82, 0x00, body.length]),
       body,
@@ -106,6 +107,16 @@ describe("TelegramFramer", () => {
     const events = frameAll(byByte);
     expect(events.map((e) => (e.ok ? e.frame.kind : e.error.code))).toEqual(["encrypted", "encrypted"]);
     expect(events.every((e) => e.ok && e.frame.bytes.equals(frame))).toBe(true);
+  });
+
+  it("a false frame start followed by a real frame loses only the false one", () => {
+    const body = Buffer.concat([Buffer.of(0x30), Buffer.alloc(30, 0x55)]);
+    const frame = Buffer.concat([
+      Buffer.from([0xdb, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0x82, 0x00, body.length]),
+      body,
+    ]);
+    const out = frameAll([Buffer.concat([frame.subarray(0, 5), Buffer.from("\r\n"), frame])]);
+    expect(out.map((e) => (e.ok ? e.frame.kind : e.error.code))).toEqual(["FRAME_INVALID", "encrypted"]);
   });
 
   it("treats a lone 0xDB in noise as garbage and still finds the telegram after it", () => {
@@ -124,7 +135,10 @@ describe("TelegramFramer", () => {
   });
 
   it("any chunking of encrypted frames mixed with telegrams yields the same frames (property)", () => {
-    const body = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37) & 0xff));
+    const body = Buffer.concat([
+      Buffer.of(0x30),
+      Buffer.from(Array.from({ length: 299 }, (_, i) => (i * 37) & 0xff)),
+    ]);
     const frame = Buffer.concat([Buffer.from([0xdb, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0x82, 0x01, 0x2c]), body]);
     const stream = Buffer.concat([frame, T40, frame, frame, Buffer.from([0x00, 0xdb, 0x07]), frame]);
     const expected = okBytes(frameAll([stream]));
