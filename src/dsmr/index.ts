@@ -1,4 +1,5 @@
 export * from "./crc.ts";
+export * from "./encode.ts";
 export * from "./frame.ts";
 export * from "./parse.ts";
 export * from "./spec/index.ts";
