@@ -1,0 +1,91 @@
+import { once } from "node:events";
+import { connect, type Socket } from "node:net";
+import { describe, expect, it } from "vitest";
+import { hasSocat, simulate, startPty, startTcpSink } from "../../simulator/index.ts";
+import { TelegramDecoder } from "../../src/gateway/index.ts";
+
+/** Collects decoded telegrams from a socket until `n` have arrived. */
+function readTelegrams(socket: Socket, n: number): Promise<string[]> {
+  const decoder = new TelegramDecoder();
+  const headers: string[] = [];
+  return new Promise((resolve, reject) => {
+    socket.on("data", (chunk: Buffer) => {
+      for (const d of decoder.push(chunk)) {
+        if (!d.ok) reject(d.error);
+        else headers.push(JSON.stringify(d.telegram.objects.map((o) => o.obis)));
+      }
+      if (headers.length >= n) resolve(headers);
+    });
+    socket.once("error", reject);
+  });
+}
+
+describe("sinks", () => {
+  it("--tcp serves every byte to two readers at once (loopback, port 0)", async () => {
+    const tcp = await startTcpSink(0, "127.0.0.1");
+    try {
+      const connected = new Promise<void>((resolve) => {
+        let n = 0;
+        tcp.events.on("connection", () => {
+          if (++n === 2) resolve();
+        });
+      });
+      const a = connect(tcp.port, "127.0.0.1");
+      const b = connect(tcp.port, "127.0.0.1");
+      await connected;
+      const count = 5;
+      const reading = Promise.all([readTelegrams(a, count), readTelegrams(b, count)]);
+      for (const e of simulate({ version: "5.0", seed: 1, count, faults: { chunk: 0.5 } })) {
+        if (e.kind === "data") await tcp.write(e.bytes);
+      }
+      const [ra, rb] = await reading;
+      expect(ra).toHaveLength(count);
+      expect(ra).toEqual(rb);
+      a.destroy();
+      b.destroy();
+    } finally {
+      await tcp.close();
+    }
+  });
+
+  it("unplug drops the TCP readers", async () => {
+    const tcp = await startTcpSink(0);
+    try {
+      const accepted = once(tcp.events, "connection");
+      const a = connect(tcp.port, "127.0.0.1");
+      await accepted;
+      const closed = once(a, "close");
+      tcp.cable("unplug");
+      await closed;
+      expect(tcp.clients).toBe(0);
+    } finally {
+      await tcp.close();
+    }
+  });
+
+  it.skipIf(!hasSocat())(
+    "--pty: a reader opening the printed path through serialport gets the telegrams",
+    async () => {
+      const { SerialPort } = await import("serialport");
+      const pty = await startPty(`/tmp/p1-sim-test-${process.pid}`);
+      const port = new SerialPort({ path: pty.path, baudRate: 115200, autoOpen: false });
+      try {
+        await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+        const decoder = new TelegramDecoder();
+        const got = new Promise<number>((resolve) => {
+          let n = 0;
+          port.on("data", (chunk: Buffer) => {
+            n += decoder.push(chunk).filter((d) => d.ok).length;
+            if (n >= 3) resolve(n);
+          });
+        });
+        for (const e of simulate({ version: "4.2", seed: 2, count: 4 }))
+          if (e.kind === "data") await pty.write(e.bytes);
+        expect(await got).toBeGreaterThanOrEqual(3);
+      } finally {
+        await new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve()));
+        await pty.close();
+      }
+    },
+  );
+});
