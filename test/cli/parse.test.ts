@@ -1,42 +1,20 @@
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { encryptFrame } from "../../src/smarty/index.ts";
+import { ROOT, runCli } from "../helpers/cli.ts";
 import { fixture, fixturePath } from "../helpers/fixtures.ts";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
-const BIN = join(ROOT, "src/cli/bin.mjs");
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
+/** Runs the real binary; stdout as text. */
+async function run(
+  args: string[],
+  stdin?: Buffer,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = await runCli(args, stdin);
+  return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr };
 }
 
-/** Runs the real `p1-gateway` binary (the package's bin), optionally with stdin. */
-function run(args: string[], stdin?: Buffer): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: ROOT, timeout: 15_000, encoding: "buffer" },
-      (err, stdout, stderr) => {
-        const code =
-          err && typeof (err as { code?: unknown }).code === "number"
-            ? (err as { code: number }).code
-            : err
-              ? 1
-              : 0;
-        resolve({ code, stdout: stdout.toString(), stderr: stderr.toString() });
-      },
-    );
-    child.stdin?.end(stdin ?? Buffer.alloc(0));
-  });
-}
-
-function lines(r: Run): Record<string, unknown>[] {
+function lines(r: { stdout: string }): Record<string, unknown>[] {
   return r.stdout
     .trim()
     .split("\n")

@@ -1,41 +1,15 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { VERSION_NAMES, VERSIONS } from "../../src/dsmr/index.ts";
 import { TelegramDecoder } from "../../src/gateway/index.ts";
+import { type CliRun, ROOT, runCli } from "../helpers/cli.ts";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
-const BIN = join(ROOT, "src/cli/bin.mjs");
 const KEY = "000102030405060708090A0B0C0D0E0F";
-// The real `p1-gateway` binary.
-const COMMAND = [BIN, "simulate"];
 
-interface Run {
-  code: number;
-  stdout: Buffer;
-  stderr: string;
-}
-
-function simulate(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [...COMMAND, ...args],
-      { cwd: ROOT, timeout: 20_000, encoding: "buffer", maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const code =
-          err && typeof (err as { code?: unknown }).code === "number"
-            ? (err as { code: number }).code
-            : err
-              ? 1
-              : 0;
-        resolve({ code, stdout, stderr: stderr.toString() });
-      },
-    );
-  });
+function simulate(args: string[]): Promise<CliRun> {
+  return runCli(["simulate", ...args]);
 }
 
 describe("p1-gateway simulate (real binary)", () => {

@@ -79,6 +79,14 @@ const DSMR4_HEAD: readonly ObjectName[] = [
   ...ACTUAL_POWER,
 ];
 
+const DSMR40_OBJECTS: readonly ObjectName[] = [
+  ...DSMR4_HEAD,
+  "emeter_treshold_kw",
+  "emeter_switch_position",
+  ...POWER_QUALITY,
+  ...TEXT_MESSAGES,
+];
+
 /**
  * Every supported version by its CLI name. Sources: NTA 8130:2007 §5.4; DSMR P1 2.2 §5 and 3.0 §5
  * (9600 7E1, no CRC, every 10 s); DSMR 4.0.7 / 4.2.2 §6 (115200 8N1, CRC, every 10 s; 4.0.4 added
@@ -165,13 +173,7 @@ export const VERSIONS = {
     crc: true,
     intervalMs: 10_000,
     encrypted: false,
-    objects: [
-      ...DSMR4_HEAD,
-      "emeter_treshold_kw",
-      "emeter_switch_position",
-      ...POWER_QUALITY,
-      ...TEXT_MESSAGES,
-    ],
+    objects: DSMR40_OBJECTS,
     mbusObjects: MBUS_V4,
     exampleHeader: "KFM5KAIFA-METER",
   },
@@ -181,15 +183,8 @@ export const VERSIONS = {
     crc: true,
     intervalMs: 10_000,
     encrypted: false,
-    objects: [
-      ...DSMR4_HEAD,
-      "emeter_treshold_kw",
-      "emeter_switch_position",
-      ...POWER_QUALITY,
-      ...TEXT_MESSAGES,
-      ...PHASE_CURRENT,
-      ...PHASE_POWER,
-    ],
+    // 4.0.4 added per-phase current and power to the 4.0 list.
+    objects: [...DSMR40_OBJECTS, ...PHASE_CURRENT, ...PHASE_POWER],
     mbusObjects: MBUS_V4,
     exampleHeader: "XMX5LGBBFFB231215493",
   },
