@@ -150,9 +150,13 @@ export function hasSocat(): boolean {
   return (process.env.PATH ?? "").split(":").some((dir) => dir !== "" && existsSync(join(dir, "socat")));
 }
 
-/** Creates a pty pair with socat and opens our end; `link` is the path readers open. */
-export async function startPty(link = join(tmpdir(), `p1-simulator-${process.pid}`)): Promise<PtySink> {
-  if (!hasSocat()) throw new SinkError("--pty needs socat (Debian/Ubuntu: apt-get install socat)");
+/** One socat-made pty pair and our open end of it. */
+interface PtyPair {
+  readonly file: Sink;
+  close(): Promise<void>;
+}
+
+async function openPtyPair(link: string): Promise<PtyPair> {
   const writerLink = `${link}.sim`;
   const child = spawn(
     "socat",
@@ -180,16 +184,49 @@ export async function startPty(link = join(tmpdir(), `p1-simulator-${process.pid
   child.stderr?.resume(); // keep draining socat's log so it never blocks
   const file = await openFileSink(writerLink);
   return {
-    target: link,
-    path: link,
-    write: (bytes) => file.write(bytes),
-    cable: () => {},
+    file,
     async close() {
       await file.close();
       if (child.exitCode === null) {
         child.kill("SIGTERM");
         await once(child, "exit");
       }
+    },
+  };
+}
+
+/**
+ * Creates a pty pair with socat and opens our end; `link` is the path readers open. An unplug removes
+ * the pair (the link disappears and readers see the port vanish, like a USB cable pulled out); a replug
+ * creates it again under the same path. Bytes written while unplugged are lost, as on a real cable.
+ */
+export async function startPty(link = join(tmpdir(), `p1-simulator-${process.pid}`)): Promise<PtySink> {
+  if (!hasSocat()) throw new SinkError("--pty needs socat (Debian/Ubuntu: apt-get install socat)");
+  let pair: PtyPair | undefined = await openPtyPair(link);
+  // Unplug and replug run in order, and writes wait for a replug in progress.
+  let changes: Promise<void> = Promise.resolve();
+  return {
+    target: link,
+    path: link,
+    async write(bytes) {
+      await changes;
+      if (pair) await pair.file.write(bytes);
+    },
+    cable(event) {
+      changes = changes.then(async () => {
+        if (event === "unplug") {
+          const old = pair;
+          pair = undefined;
+          await old?.close();
+        } else if (!pair) {
+          pair = await openPtyPair(link);
+        }
+      });
+    },
+    async close() {
+      await changes.catch(() => {});
+      await pair?.close();
+      pair = undefined;
     },
   };
 }

@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import { existsSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { describe, expect, it } from "vitest";
 import { hasSocat, simulate, startPty, startTcpSink } from "../../simulator/index.ts";
@@ -84,6 +85,50 @@ describe("sinks", () => {
         expect(await got).toBeGreaterThanOrEqual(3);
       } finally {
         await new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve()));
+        await pty.close();
+      }
+    },
+  );
+
+  it.skipIf(!hasSocat())(
+    "--pty unplug removes the port and replug brings it back under the same path",
+    async () => {
+      const { SerialPort } = await import("serialport");
+      const path = `/tmp/p1-sim-replug-${process.pid}`;
+      const pty = await startPty(path);
+      const openPort = async () => {
+        const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
+        await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+        return port;
+      };
+      const closePort = (port: InstanceType<typeof SerialPort>) =>
+        new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve()));
+      try {
+        const first = await openPort();
+        await closePort(first);
+        pty.cable("unplug");
+        await pty.write(Buffer.from("lost while unplugged"));
+        expect(existsSync(path)).toBe(false);
+        pty.cable("replug");
+        await pty.write(Buffer.alloc(0)); // waits for the replug to finish
+        expect(existsSync(path)).toBe(true);
+        const again = await openPort();
+        try {
+          const decoder = new TelegramDecoder();
+          const got = new Promise<number>((resolve) => {
+            let n = 0;
+            again.on("data", (chunk: Buffer) => {
+              n += decoder.push(chunk).filter((d) => d.ok).length;
+              if (n >= 2) resolve(n);
+            });
+          });
+          for (const e of simulate({ version: "5.0", seed: 3, count: 3 }))
+            if (e.kind === "data") await pty.write(e.bytes);
+          expect(await got).toBeGreaterThanOrEqual(2);
+        } finally {
+          await closePort(again);
+        }
+      } finally {
         await pty.close();
       }
     },
