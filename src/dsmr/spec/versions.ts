@@ -71,6 +71,13 @@ const MBUS_V3: readonly ObjectName[] = [
   "meter_value_v3",
   "meter_valve_switch_position",
 ];
+// DSMR 2.2 meters write the device type first (both 2.2 captures in the corpus).
+const MBUS_V22: readonly ObjectName[] = [
+  "meter_device_type",
+  "meter_equipment_identifier",
+  "meter_value_v3",
+  "meter_valve_switch_position",
+];
 const DSMR4_HEAD: readonly ObjectName[] = [
   "p1_version_output",
   "p1_timestamp",
@@ -147,7 +154,7 @@ export const VERSIONS = {
       "emeter_switch_position",
       ...TEXT_MESSAGES,
     ],
-    mbusObjects: MBUS_V3,
+    mbusObjects: MBUS_V22,
     exampleHeader: "ISk5\\2MT382-1004",
   },
   "3.0": {
