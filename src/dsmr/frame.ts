@@ -244,8 +244,20 @@ export class TelegramFramer {
   #emit(kind: Frame["kind"], out: FrameEvent[]): void {
     const bytes =
       this.#parts.length === 1 ? (this.#parts[0] as Buffer) : Buffer.concat(this.#parts, this.#size);
-    out.push({ ok: true, frame: { kind, bytes } });
     this.#begin("idle");
+    const next = kind === "encrypted" ? nextFrameInside(bytes) : -1;
+    if (next === -1) {
+      out.push({ ok: true, frame: { kind, bytes } });
+      return;
+    }
+    // The frame was cut and the next one began inside it: report the cut one, rescan from the next.
+    out.push({
+      ok: false,
+      error: new P1Error("TRUNCATED", "encrypted frame cut off by the start of the next one", {
+        bytes: next,
+      }),
+    });
+    out.push(...this.push(bytes.subarray(next)));
   }
 
   #drop(code: "TRUNCATED" | "TOO_LARGE" | "FRAME_INVALID", message: string, out: FrameEvent[]): void {
@@ -256,6 +268,24 @@ export class TelegramFramer {
     });
     this.#begin("idle");
   }
+}
+
+/**
+ * Offset of another frame's header inside a completed encrypted frame, or -1. A meter keeps its system
+ * title, so a header is recognised by 0xDB 0x08, the same 8-byte title, 0x82 and the security byte 0x30:
+ * 12 fixed bytes, which ciphertext matches by chance with odds of about 2^-96. A header cut by the end
+ * of the frame counts when its tag and at least half of the title are there.
+ */
+function nextFrameInside(frame: Buffer): number {
+  const title = frame.subarray(2, 10);
+  for (let p = frame.indexOf(GLO_CIPHERING_TAG, 1); p !== -1; p = frame.indexOf(GLO_CIPHERING_TAG, p + 1)) {
+    if (frame[p + 1] !== SYSTEM_TITLE_LENGTH) continue;
+    const available = Math.min(8, frame.length - (p + 2));
+    if (available < 4 || frame.compare(title, 0, available, p + 2, p + 2 + available) !== 0) continue;
+    if (p + ENCRYPTED_HEADER_BYTES > frame.length) return p; // header runs past the end: the next frame
+    if (frame[p + 10] === LENGTH_TWO_BYTES && frame[p + 13] === SECURITY_AUTH_ENC) return p;
+  }
+  return -1;
 }
 
 function hexByte(b: number | undefined): string {

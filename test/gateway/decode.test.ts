@@ -27,6 +27,20 @@ describe("TelegramDecoder", () => {
     ]);
   });
 
+  it("an encrypted frame cut inside its ciphertext does not take the next frame with it", () => {
+    const second = encryptFrame(fixture("smarty.txt"), TITLE, 6, { key: KEY });
+    // Cut anywhere but in its last 5 bytes (then too little of the next header shows; the pause
+    // between frames, where the gateway flushes, separates them).
+    for (const cut of [20, 100, ENCRYPTED.length - 13, ENCRYPTED.length - 6]) {
+      const d = new TelegramDecoder({ decryptionKey: KEY });
+      const out = [...d.push(Buffer.concat([ENCRYPTED.subarray(0, cut), second, ENCRYPTED])), ...d.flush()];
+      expect(
+        out.map((r) => (r.ok ? r.encryption?.frameCounter : r.error.code)),
+        `cut at ${cut}`,
+      ).toEqual(["TRUNCATED", 6, 5]);
+    }
+  });
+
   it("mutated streams yield only telegrams and typed errors, and valid telegrams after the damage survive", () => {
     fc.assert(
       fc.property(
