@@ -216,9 +216,12 @@ export class Simulator {
     } else if (!key && this.#fault("drop")) {
       wire = dropCloseParen(wire, this.#faultRng);
       log.add({ telegram: index, kind: "drop", expect: crcVersion ? "CRC_MISMATCH" : "MALFORMED_LINE" });
-    } else if (!key && this.#fault("truncate")) {
-      const bang = wire.lastIndexOf(0x21);
-      wire = wire.subarray(0, this.#faultRng.int(Math.floor(bang / 4), Math.floor((bang * 3) / 4)));
+    } else if (this.#fault("truncate")) {
+      // Plaintext: cut before the '!'. Encrypted: cut inside the ciphertext, leaving at least 6 bytes
+      // out so the framer can recognise the next frame's header inside the cut one.
+      const end = key ? wire.length - 6 : wire.lastIndexOf(0x21);
+      const from = key ? 18 : Math.floor(end / 4);
+      wire = wire.subarray(0, this.#faultRng.int(from, key ? end : Math.floor((end * 3) / 4)));
       log.add({ telegram: index, kind: "truncate", expect: "TRUNCATED" });
     }
 

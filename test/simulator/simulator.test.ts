@@ -382,6 +382,21 @@ describe("faults", () => {
     expect(decoded.filter((d) => d.ok && d.encryption?.counter === "replay")).toHaveLength(want.replay ?? 0);
   });
 
+  it("Smarty: frames cut inside their ciphertext are TRUNCATED and never cost the next frame", () => {
+    const { events, sim } = run({
+      version: "smarty",
+      seed: 8,
+      count: 80,
+      key: KEY,
+      faults: { truncate: 0.2 },
+    });
+    const { decoded } = decodeEvents(events, KEY);
+    const cut = sim.log.counts.truncate;
+    expect(cut).toBeGreaterThan(5);
+    expect(decoded.filter((d) => !d.ok && d.error.code === "TRUNCATED")).toHaveLength(cut);
+    expect(decoded.filter((d) => d.ok)).toHaveLength(80 - cut);
+  });
+
   it("stall, unplug and replug appear as events; clock faults show in the timestamp; swaps change the M-Bus id", () => {
     const { events, sim } = run({
       version: "5.0",
