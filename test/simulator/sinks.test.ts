@@ -1,9 +1,11 @@
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { describe, expect, it } from "vitest";
 import { hasSocat, simulate, startPty, startTcpSink } from "../../simulator/index.ts";
 import { TelegramDecoder } from "../../src/gateway/index.ts";
+import { runCli } from "../helpers/cli.ts";
 
 /** Collects decoded telegrams from a socket until `n` have arrived. */
 function readTelegrams(socket: Socket, n: number): Promise<string[]> {
@@ -133,4 +135,42 @@ describe("sinks", () => {
       }
     },
   );
+
+  it.skipIf(!hasSocat())("--serial writes to an existing serial device (one end of a socat pair)", async () => {
+    const { SerialPort } = await import("serialport");
+    const base = `/tmp/p1-sim-serial-${process.pid}`;
+    const socat = spawn("socat", ["-d", "-d", `pty,raw,echo=0,link=${base}.a`, `pty,raw,echo=0,link=${base}.b`], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let log = "";
+        socat.stderr?.on("data", (c: Buffer) => {
+          log += c.toString();
+          if (log.includes("starting data transfer loop")) resolve();
+        });
+        socat.once("exit", () => reject(new Error(`socat exited: ${log}`)));
+      });
+      const reader = new SerialPort({ path: `${base}.b`, baudRate: 115200, autoOpen: false });
+      await new Promise<void>((resolve, reject) => reader.open((err) => (err ? reject(err) : resolve())));
+      try {
+        const decoder = new TelegramDecoder();
+        const got = new Promise<number>((resolve) => {
+          let n = 0;
+          reader.on("data", (chunk: Buffer) => {
+            n += decoder.push(chunk).filter((d) => d.ok).length;
+            if (n >= 3) resolve(n);
+          });
+        });
+        const r = await runCli(["simulate", "--version", "5.0", "--count", "3", "--interval", "0", "--serial", `${base}.a`]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(await got).toBe(3);
+      } finally {
+        await new Promise<void>((resolve) => (reader.isOpen ? reader.close(() => resolve()) : resolve()));
+      }
+    } finally {
+      socat.kill("SIGTERM");
+      await once(socat, "exit");
+    }
+  });
 });
