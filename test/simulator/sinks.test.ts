@@ -136,41 +136,58 @@ describe("sinks", () => {
     },
   );
 
-  it.skipIf(!hasSocat())("--serial writes to an existing serial device (one end of a socat pair)", async () => {
-    const { SerialPort } = await import("serialport");
-    const base = `/tmp/p1-sim-serial-${process.pid}`;
-    const socat = spawn("socat", ["-d", "-d", `pty,raw,echo=0,link=${base}.a`, `pty,raw,echo=0,link=${base}.b`], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        let log = "";
-        socat.stderr?.on("data", (c: Buffer) => {
-          log += c.toString();
-          if (log.includes("starting data transfer loop")) resolve();
-        });
-        socat.once("exit", () => reject(new Error(`socat exited: ${log}`)));
-      });
-      const reader = new SerialPort({ path: `${base}.b`, baudRate: 115200, autoOpen: false });
-      await new Promise<void>((resolve, reject) => reader.open((err) => (err ? reject(err) : resolve())));
+  it.skipIf(!hasSocat())(
+    "--serial writes to an existing serial device (one end of a socat pair)",
+    async () => {
+      const { SerialPort } = await import("serialport");
+      const base = `/tmp/p1-sim-serial-${process.pid}`;
+      const socat = spawn(
+        "socat",
+        ["-d", "-d", `pty,raw,echo=0,link=${base}.a`, `pty,raw,echo=0,link=${base}.b`],
+        {
+          stdio: ["ignore", "ignore", "pipe"],
+        },
+      );
       try {
-        const decoder = new TelegramDecoder();
-        const got = new Promise<number>((resolve) => {
-          let n = 0;
-          reader.on("data", (chunk: Buffer) => {
-            n += decoder.push(chunk).filter((d) => d.ok).length;
-            if (n >= 3) resolve(n);
+        await new Promise<void>((resolve, reject) => {
+          let log = "";
+          socat.stderr?.on("data", (c: Buffer) => {
+            log += c.toString();
+            if (log.includes("starting data transfer loop")) resolve();
           });
+          socat.once("exit", () => reject(new Error(`socat exited: ${log}`)));
         });
-        const r = await runCli(["simulate", "--version", "5.0", "--count", "3", "--interval", "0", "--serial", `${base}.a`]);
-        expect(r.code, r.stderr).toBe(0);
-        expect(await got).toBe(3);
+        const reader = new SerialPort({ path: `${base}.b`, baudRate: 115200, autoOpen: false });
+        await new Promise<void>((resolve, reject) => reader.open((err) => (err ? reject(err) : resolve())));
+        try {
+          const decoder = new TelegramDecoder();
+          const got = new Promise<number>((resolve) => {
+            let n = 0;
+            reader.on("data", (chunk: Buffer) => {
+              n += decoder.push(chunk).filter((d) => d.ok).length;
+              if (n >= 3) resolve(n);
+            });
+          });
+          const r = await runCli([
+            "simulate",
+            "--version",
+            "5.0",
+            "--count",
+            "3",
+            "--interval",
+            "0",
+            "--serial",
+            `${base}.a`,
+          ]);
+          expect(r.code, r.stderr).toBe(0);
+          expect(await got).toBe(3);
+        } finally {
+          await new Promise<void>((resolve) => (reader.isOpen ? reader.close(() => resolve()) : resolve()));
+        }
       } finally {
-        await new Promise<void>((resolve) => (reader.isOpen ? reader.close(() => resolve()) : resolve()));
+        socat.kill("SIGTERM");
+        await once(socat, "exit");
       }
-    } finally {
-      socat.kill("SIGTERM");
-      await once(socat, "exit");
-    }
-  });
+    },
+  );
 });
