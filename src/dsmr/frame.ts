@@ -60,6 +60,8 @@ export class TelegramFramer {
   #lastChunk: Buffer | undefined;
   #lastStart = 0;
   #lastEnd = 0;
+  // The encrypted frame being read started with bytes carried over from the previous frame's tail.
+  #tentative = false;
 
   constructor(options: { readonly maxTelegramBytes?: number } = {}) {
     this.#maxBytes = options.maxTelegramBytes ?? DEFAULT_MAX_TELEGRAM_BYTES;
@@ -109,6 +111,8 @@ export class TelegramFramer {
   flush(): FrameEvent[] {
     const out: FrameEvent[] = [];
     if (this.#state === "crc") this.#emit("telegram", out);
+    else if (this.#tentative)
+      this.#begin("idle"); // a carried-over tail that was only ciphertext
     else if (this.#state !== "idle") this.#drop("TRUNCATED", "stream ended inside a frame", out);
     return out;
   }
@@ -135,6 +139,7 @@ export class TelegramFramer {
     this.#state = state;
     this.#parts = [];
     this.#lastChunk = undefined;
+    this.#tentative = false;
     this.#size = 0;
     this.#crcChars = 0;
     this.#encryptedTotal = 0;
@@ -203,7 +208,7 @@ export class TelegramFramer {
       if (header[1] !== SYSTEM_TITLE_LENGTH) {
         // A lone 0xDB in noise is not a frame start: skip that byte and rescan what followed it
         // (at most 12 bytes) before continuing with the rest of this chunk.
-        this.#skipped += 1;
+        if (!this.#tentative) this.#skipped += 1;
         this.#begin("idle");
         out.push(...this.push(header.subarray(1)));
         return i;
@@ -226,13 +231,17 @@ export class TelegramFramer {
       }
       if (problem) {
         // Report it, then rescan from the byte after this 0xDB: a real frame may start inside these bytes.
-        out.push({ ok: false, error: problem });
-        this.#skipped += 1;
+        // A tentative header (carried over from a frame's tail) that fails was just ciphertext: silent.
+        if (!this.#tentative) {
+          out.push({ ok: false, error: problem });
+          this.#skipped += 1;
+        }
         this.#begin("idle");
         out.push(...this.push(header.subarray(1)));
         return i;
       }
       this.#encryptedTotal = total;
+      this.#tentative = false;
     }
     const take = Math.min(this.#encryptedTotal - this.#size, buf.length - i);
     this.#append(buf, i, i + take);
@@ -248,6 +257,13 @@ export class TelegramFramer {
     const next = kind === "encrypted" ? nextFrameInside(bytes) : -1;
     if (next === -1) {
       out.push({ ok: true, frame: { kind, bytes } });
+      // A frame that lost bytes on the line ends with the first bytes of the next frame's header. Try
+      // them as the start of a frame; if the rest does not follow, they were ciphertext after all.
+      const carry = kind === "encrypted" ? headerStartAtEnd(bytes) : -1;
+      if (carry !== -1) {
+        out.push(...this.push(bytes.subarray(carry)));
+        if (this.#state === "encrypted") this.#tentative = true;
+      }
       return;
     }
     // The frame was cut and the next one began inside it: report the cut one, rescan from the next.
@@ -284,6 +300,21 @@ function nextFrameInside(frame: Buffer): number {
     if (available < 4 || frame.compare(title, 0, available, p + 2, p + 2 + available) !== 0) continue;
     if (p + ENCRYPTED_HEADER_BYTES > frame.length) return p; // header runs past the end: the next frame
     if (frame[p + 10] === LENGTH_TWO_BYTES && frame[p + 13] === SECURITY_AUTH_ENC) return p;
+  }
+  return -1;
+}
+
+/**
+ * Offset of a tail (at most 5 bytes, too short for `nextFrameInside`) that reads as the start of a header
+ * with this frame's system title: 0xDB, then 0x08, then title bytes. -1 when there is none.
+ */
+function headerStartAtEnd(frame: Buffer): number {
+  for (let p = Math.max(1, frame.length - 5); p < frame.length; p++) {
+    if (frame[p] !== GLO_CIPHERING_TAG) continue;
+    if (p + 1 < frame.length && frame[p + 1] !== SYSTEM_TITLE_LENGTH) continue;
+    const titleBytes = Math.max(0, frame.length - (p + 2));
+    if (titleBytes === 0 || frame.compare(frame, 2, 2 + titleBytes, p + 2, p + 2 + titleBytes) === 0)
+      return p;
   }
   return -1;
 }

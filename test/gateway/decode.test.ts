@@ -41,6 +41,36 @@ describe("TelegramDecoder", () => {
     }
   });
 
+  it("a frame that lost a byte fails alone; the frame after it is recovered", () => {
+    const second = encryptFrame(fixture("smarty.txt"), TITLE, 6, { key: KEY });
+    for (const at of [20, 300, ENCRYPTED.length - 1]) {
+      const damaged = Buffer.concat([ENCRYPTED.subarray(0, at), ENCRYPTED.subarray(at + 1)]);
+      const d = new TelegramDecoder({ decryptionKey: KEY });
+      const out = [...d.push(Buffer.concat([damaged, second])), ...d.flush()];
+      expect(
+        out.map((r) => (r.ok ? r.encryption?.frameCounter : r.error.code)),
+        `byte ${at} dropped`,
+      ).toEqual(["DECRYPT_FAILED", 6]);
+    }
+  });
+
+  it("a good frame whose last byte happens to be 0xDB costs nothing", () => {
+    let counter = 1;
+    let frame = encryptFrame(fixture("smarty.txt"), TITLE, counter, { key: KEY });
+    while (frame[frame.length - 1] !== 0xdb)
+      frame = encryptFrame(fixture("smarty.txt"), TITLE, ++counter, { key: KEY });
+    const next = encryptFrame(fixture("smarty.txt"), TITLE, counter + 1, { key: KEY });
+    const d = new TelegramDecoder({ decryptionKey: KEY });
+    const out = [...d.push(frame), ...d.push(next), ...d.push(frame.subarray(0, 0)), ...d.flush()];
+    expect(out.map((r) => (r.ok ? r.encryption?.frameCounter : r.error.code))).toEqual([
+      counter,
+      counter + 1,
+    ]);
+    const alone = new TelegramDecoder({ decryptionKey: KEY });
+    expect([...alone.push(frame), ...alone.flush()].map((r) => r.ok)).toEqual([true]);
+    expect(alone.skippedBytes).toBe(0);
+  });
+
   it("mutated streams yield only telegrams and typed errors, and valid telegrams after the damage survive", () => {
     fc.assert(
       fc.property(
