@@ -213,9 +213,16 @@ export class Simulator {
         wire = corruptDigit(wire, this.#faultRng);
         log.add({ telegram: index, kind: "crc", expect: "CRC_MISMATCH" });
       }
-    } else if (!key && this.#fault("drop")) {
-      wire = dropCloseParen(wire, this.#faultRng);
-      log.add({ telegram: index, kind: "drop", expect: crcVersion ? "CRC_MISMATCH" : "MALFORMED_LINE" });
+    } else if (this.#fault("drop")) {
+      if (key) {
+        // One byte lost inside the ciphertext: the tag fails, and the framer recovers the next frame.
+        const i = this.#faultRng.int(18, wire.length - 1);
+        wire = Buffer.concat([wire.subarray(0, i), wire.subarray(i + 1)]);
+        log.add({ telegram: index, kind: "drop", expect: "DECRYPT_FAILED" });
+      } else {
+        wire = dropCloseParen(wire, this.#faultRng);
+        log.add({ telegram: index, kind: "drop", expect: crcVersion ? "CRC_MISMATCH" : "MALFORMED_LINE" });
+      }
     } else if (this.#fault("truncate")) {
       // Plaintext: cut before the '!'. Encrypted: cut inside the ciphertext, leaving at least 6 bytes
       // out so the framer can recognise the next frame's header inside the cut one.

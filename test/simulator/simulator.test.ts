@@ -382,6 +382,15 @@ describe("faults", () => {
     expect(decoded.filter((d) => d.ok && d.encryption?.counter === "replay")).toHaveLength(want.replay ?? 0);
   });
 
+  it("Smarty: a frame that lost a byte is DECRYPT_FAILED and never costs the next frame", () => {
+    const { events, sim } = run({ version: "smarty", seed: 9, count: 80, key: KEY, faults: { drop: 0.2 } });
+    const { decoded } = decodeEvents(events, KEY);
+    const dropped = sim.log.counts.drop;
+    expect(dropped).toBeGreaterThan(5);
+    expect(decoded.filter((d) => !d.ok && d.error.code === "DECRYPT_FAILED")).toHaveLength(dropped);
+    expect(decoded.filter((d) => d.ok)).toHaveLength(80 - dropped);
+  });
+
   it("Smarty: frames cut inside their ciphertext are TRUNCATED and never cost the next frame", () => {
     const { events, sim } = run({
       version: "smarty",
