@@ -7,7 +7,7 @@ import {
   WRITE_CONVENTIONS,
   type WriteConvention,
 } from "./spec/format.ts";
-import { OBJECTS, type ObjectName } from "./spec/objects.ts";
+import { FAILURE_LOG_EVENT_OBIS, OBJECTS, type ObjectName } from "./spec/objects.ts";
 import type { Codec, ObjectDef } from "./spec/types.ts";
 import { VERSIONS, type VersionName } from "./spec/versions.ts";
 import { formatTimestamp } from "./timestamp.ts";
@@ -146,7 +146,7 @@ function groupsOf(
       return {
         groups: [
           String(v.entries.length),
-          "0-0:96.7.19",
+          FAILURE_LOG_EVENT_OBIS,
           ...v.entries.flatMap((e) => [
             time(e.at, true),
             numberWithUnit(e.durationS, FAILURE_DURATION_FORMAT, "s"),

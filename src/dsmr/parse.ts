@@ -2,6 +2,7 @@ import { P1Error, preview } from "../shared/index.ts";
 import { crc16, formatCrc } from "./crc.ts";
 import { BoundedMemo } from "./memo.ts";
 import { detectVersion, lookupObject, mbusKey } from "./spec/lookup.ts";
+import { OBJECTS } from "./spec/objects.ts";
 import type { ObjectDef } from "./spec/types.ts";
 import { VERSIONS, type VersionName } from "./spec/versions.ts";
 import { decodeUnknown, decodeValue, parseDecimal, type Value } from "./values.ts";
@@ -38,7 +39,7 @@ export type ParseResult =
   | { readonly ok: true; readonly telegram: Telegram }
   | { readonly ok: false; readonly error: P1Error };
 
-const P1_VERSION_KEY = "1-3:0.2.8";
+const P1_VERSION_KEY = OBJECTS.p1_version_output.obis;
 const SLASH = 0x2f;
 const BANG = 0x21;
 const HEX_CRC_RE = /^[0-9A-Fa-f]{1,4}$/;

@@ -13,11 +13,6 @@ export interface Meter {
   readonly deviceType: number | null;
 }
 
-const MAIN_IDS: ReadonlySet<string> = new Set([
-  "emeter_equipment_identifier",
-  "emeter_equipment_identifier_v2_x",
-  "emeter_meter_identifier",
-]);
 const LEGACY_KINDS: ReadonlySet<string> = new Set(["gas", "water", "heat", "cooling"]);
 const ZERO_ID_RE = /^0*$/;
 
@@ -45,14 +40,14 @@ export function discoverMeters(telegram: Telegram): Meter[] {
     meters.push({
       type: "electricity",
       channel: 0,
-      equipmentId: textOf(electricity.find((o) => MAIN_IDS.has(o.def?.id ?? ""))),
+      equipmentId: textOf(electricity.find((o) => o.def?.role === "identifier")),
       deviceType: null,
     });
   }
   for (const kind of LEGACY_KINDS) {
     const objs = telegram.objects.filter((o) => o.def?.meter === kind);
     if (objs.length === 0) continue;
-    const id = textOf(objs.find((o) => o.value.kind === "text"));
+    const id = textOf(objs.find((o) => o.def?.role === "identifier"));
     meters.push({ type: kind as MeterKind, channel: 0, equipmentId: id, deviceType: null });
   }
   const channels = new Map<number, CosemObject[]>();
@@ -63,10 +58,10 @@ export function discoverMeters(telegram: Telegram): Meter[] {
     channels.set(o.channel, list);
   }
   for (const [channel, objs] of [...channels].sort((a, b) => a[0] - b[0])) {
-    const typeObj = objs.find((o) => o.def?.id === "meter_device_type");
+    const typeObj = objs.find((o) => o.def?.role === "deviceType");
     const deviceType = typeObj?.value.kind === "decimal" ? typeObj.value.value : null;
-    const equipmentId = textOf(objs.find((o) => o.def?.id === "meter_equipment_identifier"));
-    const reading = objs.find((o) => o.def?.id === "meter_value")?.value;
+    const equipmentId = textOf(objs.find((o) => o.def?.role === "identifier"));
+    const reading = objs.find((o) => o.def?.role === "reading")?.value;
     const hasReading = reading?.kind === "reading" && reading.timestamp !== null;
     if (equipmentId === null && !hasReading) continue;
     const unit = reading && "unit" in reading ? reading.unit : null;

@@ -51,6 +51,22 @@ describe("spec tables", () => {
     }
   });
 
+  it("every version's M-Bus objects name exactly one identifier, device type and reading", () => {
+    for (const v of VERSION_NAMES) {
+      const roles = VERSIONS[v].mbusObjects
+        .map((o) => (OBJECTS[o] as ObjectDef).role)
+        .filter(Boolean)
+        .sort();
+      if (VERSIONS[v].mbusObjects.length > 0)
+        expect(roles, v).toEqual(["deviceType", "identifier", "reading"]);
+      const main = VERSIONS[v].objects.filter((o) => (OBJECTS[o] as ObjectDef).meter === "electricity");
+      expect(
+        main.some((o) => (OBJECTS[o] as ObjectDef).role === "identifier"),
+        `${v} main meter id`,
+      ).toBe(true);
+    }
+  });
+
   it("detection rules name existing versions and every version is detectable", () => {
     for (const r of DETECTION) expect(VERSION_NAMES).toContain(r.version);
     for (const v of VERSION_NAMES)

@@ -115,6 +115,7 @@ export const OBJECTS = {
     codec: "hexText",
     meter: "electricity",
     diagnostic: true,
+    role: "identifier",
   },
   // DSMR 2.1/2.2 and Smarty: logical device name 0-0:42.0.0 serves as the identifier.
   emeter_equipment_identifier_v2_x: {
@@ -124,6 +125,7 @@ export const OBJECTS = {
     codec: "hexText",
     meter: "electricity",
     diagnostic: true,
+    role: "identifier",
   },
   emeter_meter_identifier: {
     obis: "0-0:96.1.0",
@@ -132,6 +134,7 @@ export const OBJECTS = {
     codec: "hexText",
     meter: "electricity",
     diagnostic: true,
+    role: "identifier",
   },
 
   // ---- Electricity: registers (5.0.2 table 6-1) ----
@@ -468,6 +471,7 @@ export const OBJECTS = {
     codec: "decimal",
     meter: "mbus",
     diagnostic: true,
+    role: "deviceType",
   },
   meter_equipment_identifier: {
     obis: "0-n:96.1.0",
@@ -476,6 +480,7 @@ export const OBJECTS = {
     codec: "hexText",
     meter: "mbus",
     diagnostic: true,
+    role: "identifier",
   },
   // e-MUCS writes the M-Bus equipment identifier as 0-n:96.1.1.
   meter_equipment_identifier_emucs: {
@@ -485,6 +490,7 @@ export const OBJECTS = {
     codec: "hexText",
     meter: "mbus",
     diagnostic: true,
+    role: "identifier",
   },
   meter_value: {
     obis: "0-n:24.2.1",
@@ -493,6 +499,7 @@ export const OBJECTS = {
     codec: "timestampedDecimal",
     meter: "mbus",
     stateClass: "total_increasing",
+    role: "reading",
   },
   // e-MUCS 1.7 §4.3: gas volume not temperature-corrected.
   meter_value_uncorrected: {
@@ -503,6 +510,7 @@ export const OBJECTS = {
     unit: "m3",
     meter: "mbus",
     stateClass: "total_increasing",
+    role: "reading",
   },
   meter_value_v3: {
     obis: "0-n:24.3.0",
@@ -511,6 +519,7 @@ export const OBJECTS = {
     codec: "legacyGas",
     meter: "mbus",
     stateClass: "total_increasing",
+    role: "reading",
   },
   meter_valve_switch_position: {
     obis: "0-n:24.4.0",
@@ -529,6 +538,7 @@ export const OBJECTS = {
     codec: "hexText",
     meter: "gas",
     diagnostic: true,
+    role: "identifier",
   },
   gmeter_24h_delivery_v2: {
     obis: "7-0:23.1.0",
@@ -539,6 +549,7 @@ export const OBJECTS = {
     meter: "gas",
     deviceClass: "gas",
     stateClass: "total_increasing",
+    role: "reading",
   },
   gmeter_24h_delivery_compensated_v2: {
     obis: "7-0:23.2.0",
@@ -573,6 +584,7 @@ export const OBJECTS = {
     codec: "hexText",
     meter: "heat",
     diagnostic: true,
+    role: "identifier",
   },
   hmeter_value_v2: {
     obis: "5-0:1.0.0",
@@ -583,6 +595,7 @@ export const OBJECTS = {
     meter: "heat",
     deviceClass: "energy",
     stateClass: "total_increasing",
+    role: "reading",
   },
   cmeter_equipment_identifier_v2_2: {
     obis: "6-0:0.0.0",
@@ -591,6 +604,7 @@ export const OBJECTS = {
     codec: "hexText",
     meter: "cooling",
     diagnostic: true,
+    role: "identifier",
   },
   cmeter_value_v2: {
     obis: "6-0:1.0.0",
@@ -601,6 +615,7 @@ export const OBJECTS = {
     meter: "cooling",
     deviceClass: "energy",
     stateClass: "total_increasing",
+    role: "reading",
   },
   wmeter_equipment_identifier_v2_2: {
     obis: "8-0:0.0.0",
@@ -609,6 +624,7 @@ export const OBJECTS = {
     codec: "hexText",
     meter: "water",
     diagnostic: true,
+    role: "identifier",
   },
   wmeter_value_v2: {
     obis: "8-0:1.0.0",
@@ -619,8 +635,12 @@ export const OBJECTS = {
     meter: "water",
     deviceClass: "water",
     stateClass: "total_increasing",
+    role: "reading",
   },
 } as const satisfies Readonly<Record<string, ObjectDef>>;
+
+/** Column header every power-failure log (1-0:99.97.0) writes: the failure event, DSMR 5.0.2 table 6-1. */
+export const FAILURE_LOG_EVENT_OBIS = "0-0:96.7.19";
 
 /** Name of an object definition in `OBJECTS`. */
 export type ObjectName = keyof typeof OBJECTS;

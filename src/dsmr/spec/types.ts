@@ -32,6 +32,9 @@ export type DeviceClass =
 /** `total_increasing` for registers, `measurement` for instantaneous values. */
 export type StateClass = "total_increasing" | "measurement";
 
+/** What an object tells about its meter, beyond its value: how meter discovery finds ids and readings. */
+export type ObjectRole = "identifier" | "deviceType" | "reading";
+
 /** One COSEM object as the specs define it. */
 export interface ObjectDef {
   /** OBIS reference A-B:C.D.E; M-Bus objects use `n` for the channel (`0-n:24.2.1`). */
@@ -48,6 +51,8 @@ export interface ObjectDef {
   readonly stateClass?: StateClass;
   /** Meter information rather than a measurement (Home Assistant's diagnostic category). */
   readonly diagnostic?: boolean;
+  /** The meter's equipment identifier, M-Bus device type, or its main reading. */
+  readonly role?: ObjectRole;
 }
 
 /** Serial line settings a P1 port uses. */
