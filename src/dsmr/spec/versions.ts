@@ -86,6 +86,19 @@ const DSMR4_HEAD: readonly ObjectName[] = [
   ...ACTUAL_POWER,
 ];
 
+// DSMR 2.2 and 3.0 differ only in the unit of their threshold (kW vs A).
+const DSMR3_HEAD: readonly ObjectName[] = [
+  "emeter_equipment_identifier",
+  ...TARIFF_REGISTERS,
+  ...ACTUAL_POWER,
+];
+const DSMR3_TAIL: readonly ObjectName[] = ["emeter_switch_position", ...TEXT_MESSAGES];
+
+/** Line settings of the versions before DSMR 4: 9600 7E1, no CRC, every 10 s. */
+const PRE_DSMR4_LINE = { serial: SERIAL_9600_7E1, crc: false, intervalMs: 10_000, encrypted: false } as const;
+/** Line settings of DSMR 4.x: 115200 8N1, CRC, every 10 s. */
+const DSMR4_LINE = { serial: SERIAL_115200_8N1, crc: true, intervalMs: 10_000, encrypted: false } as const;
+
 const DSMR40_OBJECTS: readonly ObjectName[] = [
   ...DSMR4_HEAD,
   "emeter_treshold_kw",
@@ -104,10 +117,7 @@ const DSMR40_OBJECTS: readonly ObjectName[] = [
 export const VERSIONS = {
   nta8130: {
     title: "NTA 8130",
-    serial: SERIAL_9600_7E1,
-    crc: false,
-    intervalMs: 10_000,
-    encrypted: false,
+    ...PRE_DSMR4_LINE,
     // NTA 8130 meters name themselves with 0-0:42.0.0 and state no threshold.
     objects: [
       "emeter_equipment_identifier_v2_x",
@@ -121,10 +131,7 @@ export const VERSIONS = {
   },
   "2.1": {
     title: "DSMR 2.1",
-    serial: SERIAL_9600_7E1,
-    crc: false,
-    intervalMs: 10_000,
-    encrypted: false,
+    ...PRE_DSMR4_LINE,
     objects: [
       "emeter_equipment_identifier_v2_x",
       ...TARIFF_REGISTERS,
@@ -142,54 +149,28 @@ export const VERSIONS = {
   },
   "2.2": {
     title: "DSMR 2.2",
-    serial: SERIAL_9600_7E1,
-    crc: false,
-    intervalMs: 10_000,
-    encrypted: false,
-    objects: [
-      "emeter_equipment_identifier",
-      ...TARIFF_REGISTERS,
-      ...ACTUAL_POWER,
-      "emeter_treshold_kw",
-      "emeter_switch_position",
-      ...TEXT_MESSAGES,
-    ],
+    ...PRE_DSMR4_LINE,
+    objects: [...DSMR3_HEAD, "emeter_treshold_kw", ...DSMR3_TAIL],
     mbusObjects: MBUS_V22,
     exampleHeader: "ISk5\\2MT382-1004",
   },
   "3.0": {
     title: "DSMR 3.0",
-    serial: SERIAL_9600_7E1,
-    crc: false,
-    intervalMs: 10_000,
-    encrypted: false,
-    objects: [
-      "emeter_equipment_identifier",
-      ...TARIFF_REGISTERS,
-      ...ACTUAL_POWER,
-      "emeter_treshold_a",
-      "emeter_switch_position",
-      ...TEXT_MESSAGES,
-    ],
+    ...PRE_DSMR4_LINE,
+    objects: [...DSMR3_HEAD, "emeter_treshold_a", ...DSMR3_TAIL],
     mbusObjects: MBUS_V3,
     exampleHeader: "ISk5\\2MT382-1000",
   },
   "4.0": {
     title: "DSMR 4.0",
-    serial: SERIAL_115200_8N1,
-    crc: true,
-    intervalMs: 10_000,
-    encrypted: false,
+    ...DSMR4_LINE,
     objects: DSMR40_OBJECTS,
     mbusObjects: MBUS_V4,
     exampleHeader: "KFM5KAIFA-METER",
   },
   "4.04": {
     title: "DSMR 4.0.4",
-    serial: SERIAL_115200_8N1,
-    crc: true,
-    intervalMs: 10_000,
-    encrypted: false,
+    ...DSMR4_LINE,
     // 4.0.4 added per-phase current and power to the 4.0 list.
     objects: [...DSMR40_OBJECTS, ...PHASE_CURRENT, ...PHASE_POWER],
     mbusObjects: MBUS_V4,
@@ -197,10 +178,7 @@ export const VERSIONS = {
   },
   "4.2": {
     title: "DSMR 4.2",
-    serial: SERIAL_115200_8N1,
-    crc: true,
-    intervalMs: 10_000,
-    encrypted: false,
+    ...DSMR4_LINE,
     objects: [...DSMR4_HEAD, ...POWER_QUALITY, ...TEXT_MESSAGES, ...PHASE_CURRENT, ...PHASE_POWER],
     mbusObjects: MBUS_V4,
     exampleHeader: "XMX5LGBBFG1009021021",
