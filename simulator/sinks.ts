@@ -156,11 +156,22 @@ interface PtyPair {
   close(): Promise<void>;
 }
 
-async function openPtyPair(link: string): Promise<PtyPair> {
-  const writerLink = `${link}.sim`;
+/** Two connected pseudo-terminals made by socat: bytes written to one are read from the other. */
+export interface PtyPairPaths {
+  /** The end a reader (the gateway) opens. */
+  readonly path: string;
+  /** The other end, where the writer (the meter) sits. */
+  readonly peerPath: string;
+  close(): Promise<void>;
+}
+
+/** Starts socat with two linked ptys at `link` and `link.sim`; SinkError when socat is missing or fails. */
+export async function createPtyPair(link: string): Promise<PtyPairPaths> {
+  if (!hasSocat()) throw new SinkError("--pty needs socat (Debian/Ubuntu: apt-get install socat)");
+  const peerPath = `${link}.sim`;
   const child = spawn(
     "socat",
-    ["-d", "-d", `pty,raw,echo=0,link=${link}`, `pty,raw,echo=0,link=${writerLink}`],
+    ["-d", "-d", `pty,raw,echo=0,link=${link}`, `pty,raw,echo=0,link=${peerPath}`],
     {
       stdio: ["ignore", "ignore", "pipe"],
     },
@@ -182,15 +193,26 @@ async function openPtyPair(link: string): Promise<PtyPair> {
     );
   });
   child.stderr?.resume(); // keep draining socat's log so it never blocks
-  const file = await openFileSink(writerLink);
   return {
-    file,
+    path: link,
+    peerPath,
     async close() {
-      await file.close();
       if (child.exitCode === null) {
         child.kill("SIGTERM");
         await once(child, "exit");
       }
+    },
+  };
+}
+
+async function openPtyPair(link: string): Promise<PtyPair> {
+  const pair = await createPtyPair(link);
+  const file = await openFileSink(pair.peerPath);
+  return {
+    file,
+    async close() {
+      await file.close();
+      await pair.close();
     },
   };
 }
@@ -201,7 +223,6 @@ async function openPtyPair(link: string): Promise<PtyPair> {
  * creates it again under the same path. Bytes written while unplugged are lost, as on a real cable.
  */
 export async function startPty(link = join(tmpdir(), `p1-simulator-${process.pid}`)): Promise<PtySink> {
-  if (!hasSocat()) throw new SinkError("--pty needs socat (Debian/Ubuntu: apt-get install socat)");
   let pair: PtyPair | undefined = await openPtyPair(link);
   // Unplug and replug run in order, and writes wait for a replug in progress.
   let changes: Promise<void> = Promise.resolve();

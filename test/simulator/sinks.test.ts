@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { SerialPort } from "serialport";
 import { describe, expect, it } from "vitest";
-import { hasSocat, simulate, startPty, startTcpSink } from "../../simulator/index.ts";
+import { createPtyPair, hasSocat, simulate, startPty, startTcpSink } from "../../simulator/index.ts";
 import { TelegramDecoder } from "../../src/gateway/index.ts";
 import { runCli } from "../helpers/cli.ts";
 
@@ -69,24 +69,15 @@ describe("sinks", () => {
   it.skipIf(!hasSocat())(
     "--pty: a reader opening the printed path through serialport gets the telegrams",
     async () => {
-      const { SerialPort } = await import("serialport");
       const pty = await startPty(`/tmp/p1-sim-test-${process.pid}`);
-      const port = new SerialPort({ path: pty.path, baudRate: 115200, autoOpen: false });
+      const port = await openReader(pty.path);
       try {
-        await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
-        const decoder = new TelegramDecoder();
-        const got = new Promise<number>((resolve) => {
-          let n = 0;
-          port.on("data", (chunk: Buffer) => {
-            n += decoder.push(chunk).filter((d) => d.ok).length;
-            if (n >= 3) resolve(n);
-          });
-        });
+        const got = countTelegrams(port, 3);
         for (const e of simulate({ version: "4.2", seed: 2, count: 4 }))
           if (e.kind === "data") await pty.write(e.bytes);
         expect(await got).toBeGreaterThanOrEqual(3);
       } finally {
-        await new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve()));
+        await closeReader(port);
         await pty.close();
       }
     },
@@ -95,40 +86,24 @@ describe("sinks", () => {
   it.skipIf(!hasSocat())(
     "--pty unplug removes the port and replug brings it back under the same path",
     async () => {
-      const { SerialPort } = await import("serialport");
       const path = `/tmp/p1-sim-replug-${process.pid}`;
       const pty = await startPty(path);
-      const openPort = async () => {
-        const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
-        await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
-        return port;
-      };
-      const closePort = (port: InstanceType<typeof SerialPort>) =>
-        new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve()));
       try {
-        const first = await openPort();
-        await closePort(first);
+        await closeReader(await openReader(path));
         pty.cable("unplug");
         await pty.write(Buffer.from("lost while unplugged"));
         expect(existsSync(path)).toBe(false);
         pty.cable("replug");
         await pty.write(Buffer.alloc(0)); // waits for the replug to finish
         expect(existsSync(path)).toBe(true);
-        const again = await openPort();
+        const again = await openReader(path);
         try {
-          const decoder = new TelegramDecoder();
-          const got = new Promise<number>((resolve) => {
-            let n = 0;
-            again.on("data", (chunk: Buffer) => {
-              n += decoder.push(chunk).filter((d) => d.ok).length;
-              if (n >= 2) resolve(n);
-            });
-          });
+          const got = countTelegrams(again, 2);
           for (const e of simulate({ version: "5.0", seed: 3, count: 3 }))
             if (e.kind === "data") await pty.write(e.bytes);
           expect(await got).toBeGreaterThanOrEqual(2);
         } finally {
-          await closePort(again);
+          await closeReader(again);
         }
       } finally {
         await pty.close();
@@ -139,35 +114,11 @@ describe("sinks", () => {
   it.skipIf(!hasSocat())(
     "--serial writes to an existing serial device (one end of a socat pair)",
     async () => {
-      const { SerialPort } = await import("serialport");
-      const base = `/tmp/p1-sim-serial-${process.pid}`;
-      const socat = spawn(
-        "socat",
-        ["-d", "-d", `pty,raw,echo=0,link=${base}.a`, `pty,raw,echo=0,link=${base}.b`],
-        {
-          stdio: ["ignore", "ignore", "pipe"],
-        },
-      );
+      const pair = await createPtyPair(`/tmp/p1-sim-serial-${process.pid}`);
       try {
-        await new Promise<void>((resolve, reject) => {
-          let log = "";
-          socat.stderr?.on("data", (c: Buffer) => {
-            log += c.toString();
-            if (log.includes("starting data transfer loop")) resolve();
-          });
-          socat.once("exit", () => reject(new Error(`socat exited: ${log}`)));
-        });
-        const reader = new SerialPort({ path: `${base}.b`, baudRate: 115200, autoOpen: false });
-        await new Promise<void>((resolve, reject) => reader.open((err) => (err ? reject(err) : resolve())));
+        const reader = await openReader(pair.path);
         try {
-          const decoder = new TelegramDecoder();
-          const got = new Promise<number>((resolve) => {
-            let n = 0;
-            reader.on("data", (chunk: Buffer) => {
-              n += decoder.push(chunk).filter((d) => d.ok).length;
-              if (n >= 3) resolve(n);
-            });
-          });
+          const got = countTelegrams(reader, 3);
           const r = await runCli([
             "simulate",
             "--version",
@@ -177,17 +128,39 @@ describe("sinks", () => {
             "--interval",
             "0",
             "--serial",
-            `${base}.a`,
+            pair.peerPath,
           ]);
           expect(r.code, r.stderr).toBe(0);
           expect(await got).toBe(3);
         } finally {
-          await new Promise<void>((resolve) => (reader.isOpen ? reader.close(() => resolve()) : resolve()));
+          await closeReader(reader);
         }
       } finally {
-        socat.kill("SIGTERM");
-        await once(socat, "exit");
+        await pair.close();
       }
     },
   );
 });
+
+/** Opens a pty or serial device for reading through serialport. */
+async function openReader(path: string): Promise<SerialPort> {
+  const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
+  await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+  return port;
+}
+
+function closeReader(port: SerialPort): Promise<void> {
+  return new Promise((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve()));
+}
+
+/** Resolves once `n` valid telegrams have been decoded from the port. */
+function countTelegrams(port: SerialPort, n: number): Promise<number> {
+  const decoder = new TelegramDecoder();
+  let seen = 0;
+  return new Promise((resolve) => {
+    port.on("data", (chunk: Buffer) => {
+      seen += decoder.push(chunk).filter((d) => d.ok).length;
+      if (seen >= n) resolve(seen);
+    });
+  });
+}
