@@ -17,19 +17,8 @@ describe("p1-gateway simulate (real binary)", () => {
     "--version %s --seed 1 --count 10 --interval 0 --out - prints 10 valid telegrams",
     async (v) => {
       const key = v === "smarty" ? ["--key", KEY] : [];
-      const r = await simulate([
-        "--version",
-        v,
-        "--seed",
-        "1",
-        "--count",
-        "10",
-        "--interval",
-        "0",
-        "--out",
-        "-",
-        ...key,
-      ]);
+      const args = ["--version", v, "--seed", "1", "--count", "10", "--interval", "0", ...key];
+      const r = await simulate([...args, "--out", "-"]);
       expect(r.code, r.stderr).toBe(0);
       const decoder = new TelegramDecoder(v === "smarty" ? { decryptionKey: Buffer.from(KEY, "hex") } : {});
       const decoded = [...decoder.push(r.stdout), ...decoder.flush()];
@@ -41,17 +30,7 @@ describe("p1-gateway simulate (real binary)", () => {
         if (v === "smarty") expect(d.encryption).not.toBeNull();
       }
       // Same seed, same bytes.
-      const again = await simulate([
-        "--version",
-        v,
-        "--seed",
-        "1",
-        "--count",
-        "10",
-        "--interval",
-        "0",
-        ...key,
-      ]);
+      const again = await simulate(args); // stdout is also the default output
       expect(again.stdout.equals(r.stdout)).toBe(true);
     },
   );
