@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import { P1Error } from "../shared/index.ts";
 
 /** Thrown for usage and configuration errors; `main` turns it into a message and exit code 2. */
 export class UsageError extends Error {
@@ -42,5 +41,3 @@ export function parsePositiveInt(option: string, text: string | undefined, fallb
     throw new UsageError(`${option} must be a positive whole number, got ${JSON.stringify(text)}`);
   return n;
 }
-
-export { P1Error };

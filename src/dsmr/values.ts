@@ -46,8 +46,8 @@ const OBIS_RE = /^\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}$/;
 
 /**
  * Parses one "(123.4*kW)" group body; undefined when it is not a number. Equivalent to DECIMAL_RE
- * (kept as the specification and used in tests) but scans by hand: this runs for most lines of
- * every telegram.
+ * (kept as the specification; a property test holds the two together) but scans by hand: this runs
+ * for most lines of every telegram.
  */
 export function parseDecimal(text: string, defaultUnit: string | null = null): Decimal | undefined {
   const n = text.length;
@@ -100,11 +100,6 @@ const TIMESTAMPS = new BoundedMemo<string | null>(1024, (raw) =>
 /** ISO timestamp, or null for placeholders and impossible dates. */
 function timestampOrNull(raw: string): string | null {
   return TIMESTAMPS.get(raw);
-}
-
-/** Whether a group holds a timestamp the meter marks as "no value". */
-export function isPlaceholderTimestamp(raw: string): boolean {
-  return PLACEHOLDER_TIMESTAMPS.has(raw) || (raw.length > 0 && parseTimestamp(raw) === undefined);
 }
 
 type Decoder = (groups: readonly string[], unit: string | null) => Value | string;

@@ -1,4 +1,10 @@
-import { DEFAULT_MAX_TELEGRAM_BYTES, parseTelegram, type Telegram, TelegramFramer } from "../dsmr/index.ts";
+import {
+  DEFAULT_MAX_TELEGRAM_BYTES,
+  type FrameEvent,
+  parseTelegram,
+  type Telegram,
+  TelegramFramer,
+} from "../dsmr/index.ts";
 import { P1Error } from "../shared/index.ts";
 import {
   type CounterStatus,
@@ -61,20 +67,16 @@ export class TelegramDecoder {
 
   /** Decodes what one chunk completes. */
   push(chunk: Uint8Array): Decoded[] {
-    return this.#framer
-      .push(chunk)
-      .map((ev) =>
-        ev.ok ? this.#decode(ev.frame.kind, ev.frame.bytes) : { ok: false, error: ev.error, raw: null },
-      );
+    return this.#framer.push(chunk).map((ev) => this.#decodeEvent(ev));
   }
 
   /** End of stream (or a long silence): completes or drops what is buffered. */
   flush(): Decoded[] {
-    return this.#framer
-      .flush()
-      .map((ev) =>
-        ev.ok ? this.#decode(ev.frame.kind, ev.frame.bytes) : { ok: false, error: ev.error, raw: null },
-      );
+    return this.#framer.flush().map((ev) => this.#decodeEvent(ev));
+  }
+
+  #decodeEvent(ev: FrameEvent): Decoded {
+    return ev.ok ? this.#decode(ev.frame.kind, ev.frame.bytes) : { ok: false, error: ev.error, raw: null };
   }
 
   #decode(kind: "telegram" | "encrypted", raw: Buffer): Decoded {

@@ -6,11 +6,6 @@ export function hexToBytes(hex: string): Uint8Array | undefined {
   return Uint8Array.from(Buffer.from(hex, "hex"));
 }
 
-/** Upper-case hex of bytes, as meters and specs write them. */
-export function bytesToHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex").toUpperCase();
-}
-
 /** A short, printable preview of raw bytes for error messages (never the whole input). */
 export function preview(bytes: Uint8Array | string, max = 40): string {
   const text = typeof bytes === "string" ? bytes : Buffer.from(bytes).toString("latin1");

@@ -9,18 +9,6 @@ export type ErrorCode =
   | "CONFIG_INVALID"
   | "SOURCE_DISCONNECTED";
 
-/** All error codes, for counters that must account for each one. */
-export const ERROR_CODES: readonly ErrorCode[] = [
-  "TRUNCATED",
-  "TOO_LARGE",
-  "CRC_MISMATCH",
-  "MALFORMED_LINE",
-  "DECRYPT_FAILED",
-  "FRAME_INVALID",
-  "CONFIG_INVALID",
-  "SOURCE_DISCONNECTED",
-];
-
 /** The one error type of the project: a code, a human message and structured context. */
 export class P1Error extends Error {
   override readonly name = "P1Error";
