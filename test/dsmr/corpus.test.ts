@@ -3,7 +3,7 @@ import type { VersionName } from "../../src/dsmr/index.ts";
 import { type Decoded, TelegramDecoder } from "../../src/gateway/index.ts";
 import { discoverMeters } from "../../src/meters/index.ts";
 import { decryptFrame, parseEncryptedFrame } from "../../src/smarty/index.ts";
-import { type CorpusEntry, corpusEntries, hasCorpus, readCorpus } from "../helpers/corpus.ts";
+import { CORPUS_DIR, type CorpusEntry, corpusEntries, hasCorpus, readCorpus } from "../helpers/corpus.ts";
 
 /** Versions the corpus label allows. Corpus labels follow 1-3:0.2.8, so "4.0" covers 4.0.4 meters. */
 function allowedVersions(e: CorpusEntry): readonly (VersionName | null)[] | "any" {
@@ -31,6 +31,8 @@ function decodeAll(bytes: Buffer, key?: string, aad?: string): Decoded[] {
 }
 
 const entries = corpusEntries();
+if (!hasCorpus)
+  console.log(`corpus suite skipped: ${CORPUS_DIR} not found (only CI has ../shared beside the clone)`);
 const plain = entries.filter((e) => !e.encrypted);
 const encrypted = entries.filter((e) => e.encrypted);
 
