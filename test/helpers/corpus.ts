@@ -24,9 +24,6 @@ export interface CorpusEntry {
 /** Whether the corpus is present (CI has it; a user's clone may not). */
 export const hasCorpus = existsSync(join(CORPUS_DIR, "index.json"));
 
-if (!hasCorpus)
-  console.log(`corpus suite skipped: ${CORPUS_DIR} not found (only CI has ../shared beside the clone)`);
-
 /** The corpus index, or an empty list when the corpus is absent. */
 export function corpusEntries(): CorpusEntry[] {
   return hasCorpus ? (JSON.parse(readFileSync(join(CORPUS_DIR, "index.json"), "utf8")) as CorpusEntry[]) : [];
