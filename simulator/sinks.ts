@@ -1,11 +1,11 @@
-import { spawn } from "node:child_process";
 import { EventEmitter, once } from "node:events";
-import { createWriteStream, existsSync, type WriteStream } from "node:fs";
+import { createWriteStream, type WriteStream } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
 import type { SerialSettings } from "../src/dsmr/index.ts";
+import { openVirtualPort, PtyError, type VirtualPort } from "./pty.ts";
 
 /** Where simulated bytes go: a file, stdout, a TCP server, a serial device or a pty. */
 export interface Sink {
@@ -139,91 +139,19 @@ export async function openSerialSink(path: string, settings: SerialSettings): Pr
   };
 }
 
-/** A virtual serial port pair made by socat: readers open `path`, the simulator writes the other end. */
+/** A virtual serial port: readers open `path`, the simulator holds the other end. */
 export interface PtySink extends Sink {
   /** The path a gateway should open. */
   readonly path: string;
 }
 
-/** Whether socat is installed (needed for `--pty`). */
-export function hasSocat(): boolean {
-  return (process.env.PATH ?? "").split(":").some((dir) => dir !== "" && existsSync(join(dir, "socat")));
-}
-
-/** One socat-made pty pair and our open end of it. */
-interface PtyPair {
-  readonly file: Sink;
-  close(): Promise<void>;
-}
-
-/** Two connected pseudo-terminals made by socat: bytes written to one are read from the other. */
-export interface PtyPairPaths {
-  /** The end a reader (the gateway) opens. */
-  readonly path: string;
-  /** The other end, where the writer (the meter) sits. */
-  readonly peerPath: string;
-  close(): Promise<void>;
-}
-
-/** Starts socat with two linked ptys at `link` and `link.sim`; SinkError when socat is missing or fails. */
-export async function createPtyPair(link: string): Promise<PtyPairPaths> {
-  if (!hasSocat()) throw new SinkError("--pty needs socat (Debian/Ubuntu: apt-get install socat)");
-  const peerPath = `${link}.sim`;
-  const child = spawn(
-    "socat",
-    ["-d", "-d", `pty,raw,echo=0,link=${link}`, `pty,raw,echo=0,link=${peerPath}`],
-    {
-      stdio: ["ignore", "ignore", "pipe"],
-    },
-  );
-  // socat logs "starting data transfer loop" once both ptys exist; anything before an exit is an error.
-  await new Promise<void>((resolve, reject) => {
-    let log = "";
-    const onData = (chunk: Buffer) => {
-      log += chunk.toString();
-      if (log.includes("starting data transfer loop")) {
-        child.stderr?.off("data", onData);
-        resolve();
-      }
-    };
-    child.stderr?.on("data", onData);
-    child.once("error", (e) => reject(new SinkError(`cannot start socat: ${e.message}`)));
-    child.once("exit", (code) =>
-      reject(new SinkError(`socat exited (${code}): ${log.trim().split("\n").at(-1)}`)),
-    );
-  });
-  child.stderr?.resume(); // keep draining socat's log so it never blocks
-  return {
-    path: link,
-    peerPath,
-    async close() {
-      if (child.exitCode === null) {
-        child.kill("SIGTERM");
-        await once(child, "exit");
-      }
-    },
-  };
-}
-
-async function openPtyPair(link: string): Promise<PtyPair> {
-  const pair = await createPtyPair(link);
-  const file = await openFileSink(pair.peerPath);
-  return {
-    file,
-    async close() {
-      await file.close();
-      await pair.close();
-    },
-  };
-}
-
 /**
- * Creates a pty pair with socat and opens our end; `link` is the path readers open. An unplug removes
- * the pair (the link disappears and readers see the port vanish, like a USB cable pulled out); a replug
+ * Creates a virtual serial port (a pty, through node-pty) whose stable `link` readers open. An unplug
+ * removes it (the link disappears and readers see the port vanish, like a USB cable pulled out); a replug
  * creates it again under the same path. Bytes written while unplugged are lost, as on a real cable.
  */
 export async function startPty(link = join(tmpdir(), `p1-simulator-${process.pid}`)): Promise<PtySink> {
-  let pair: PtyPair | undefined = await openPtyPair(link);
+  let port: VirtualPort | undefined = await openPort(link);
   // Unplug and replug run in order, and writes wait for a replug in progress.
   let changes: Promise<void> = Promise.resolve();
   return {
@@ -231,23 +159,31 @@ export async function startPty(link = join(tmpdir(), `p1-simulator-${process.pid
     path: link,
     async write(bytes) {
       await changes;
-      if (pair) await pair.file.write(bytes);
+      if (port) await port.write(bytes);
     },
     cable(event) {
       changes = changes.then(async () => {
         if (event === "unplug") {
-          const old = pair;
-          pair = undefined;
+          const old = port;
+          port = undefined;
           await old?.close();
-        } else if (!pair) {
-          pair = await openPtyPair(link);
+        } else if (!port) {
+          port = await openPort(link);
         }
       });
     },
     async close() {
       await changes.catch(() => {});
-      await pair?.close();
-      pair = undefined;
+      await port?.close();
+      port = undefined;
     },
   };
+}
+
+async function openPort(link: string): Promise<VirtualPort> {
+  try {
+    return await openVirtualPort(link);
+  } catch (e) {
+    throw e instanceof PtyError ? new SinkError(e.message) : e;
+  }
 }

@@ -40,7 +40,7 @@ Options:
   --tcp PORT          serve the telegrams to any number of TCP readers (like ser2net)
   --host ADDR         address for --tcp (default 127.0.0.1)
   --serial PATH       write to an existing serial device or pty
-  --pty               create a virtual serial port (needs socat) and print its path
+  --pty               create a virtual serial port (a pty) and print its path
   -h, --help          show this help
 
 A summary of injected faults is printed to stderr as JSON. Exit status: 0 done, 2 usage error.`;
