@@ -1,1 +1,2 @@
 export * from "./discover.ts";
+export * from "./entities.ts";

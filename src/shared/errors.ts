@@ -6,6 +6,7 @@ export type ErrorCode =
   | "MALFORMED_LINE"
   | "DECRYPT_FAILED"
   | "FRAME_INVALID"
+  | "REPLAYED" // an encrypted frame whose counter is not newer than the last one seen
   | "CONFIG_INVALID"
   | "SOURCE_DISCONNECTED";
 

@@ -1,2 +1,4 @@
 export * from "./bytes.ts";
+export * from "./clock.ts";
 export * from "./errors.ts";
+export * from "./log.ts";

@@ -1,0 +1,331 @@
+import { EventEmitter } from "node:events";
+import type { VersionName } from "../dsmr/index.ts";
+import {
+  type Clock,
+  type ErrorCode,
+  type Logger,
+  silentLogger,
+  systemClock,
+  type Timer,
+} from "../shared/index.ts";
+import type { Source } from "../transport/index.ts";
+import { type Decoded, type DecoderOptions, TelegramDecoder } from "./decode.ts";
+import { EntityStore, EVERY_TELEGRAM, type PolicyFor } from "./store.ts";
+import type {
+  Counters,
+  EntityInfo,
+  EntityState,
+  GatewayEvents,
+  GatewayInfo,
+  GatewayView,
+  LinkState,
+  SourceInfo,
+} from "./types.ts";
+
+/** One source of a gateway and how to read it. */
+export interface GatewaySource {
+  /** Stable id (`source1`, `home`): part of log lines and API answers. */
+  readonly id: string;
+  readonly source: Source;
+  readonly decoder?: DecoderOptions;
+  /** Seconds without a valid telegram before the source's entities go unavailable (default 120). */
+  readonly receivedTimeoutS?: number;
+  readonly policyFor?: PolicyFor;
+}
+
+/** Options of a gateway. */
+export interface GatewayOptions {
+  readonly name: string;
+  /** The software version reported to clients. */
+  readonly version: string;
+  readonly sources: readonly GatewaySource[];
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /**
+   * Silence after which a partial frame is given up (counted as TRUNCATED): meters write a telegram in
+   * one burst, so a frame still open this long after its last byte will never be completed.
+   */
+  readonly flushAfterMs?: number;
+}
+
+/** The seed binding's default receivedTimeout. */
+export const DEFAULT_RECEIVED_TIMEOUT_S = 120;
+const DEFAULT_FLUSH_AFTER_MS = 5_000;
+
+interface MutableCounters {
+  telegramsOk: number;
+  telegramsDropped: Partial<Record<ErrorCode, number>>;
+  bytes: number;
+  reconnects: number;
+  anomalies: number;
+}
+
+/** Per-source runtime state. */
+class SourceRuntime {
+  readonly decoder: TelegramDecoder;
+  readonly counters: MutableCounters = {
+    telegramsOk: 0,
+    telegramsDropped: {},
+    bytes: 0,
+    reconnects: 0,
+    anomalies: 0,
+  };
+  link: LinkState = "connecting";
+  version: VersionName | null = null;
+  encrypted = false;
+  lastTelegramAtMs: number | null = null;
+  opened = 0;
+  timeoutTimer: Timer | null = null;
+  flushTimer: Timer | null = null;
+  /** Removes the gateway's listeners from the source. */
+  detach: () => void = () => {};
+
+  constructor(
+    readonly config: GatewaySource,
+    readonly log: Logger,
+  ) {
+    this.decoder = new TelegramDecoder(config.decoder ?? {});
+  }
+}
+
+/**
+ * The gateway: reads every source, decodes telegrams, keeps the entity store, tracks link health
+ * (receivedTimeout) and counters, and emits typed events for the API adapters.
+ */
+export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView {
+  readonly #options: GatewayOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #store = new EntityStore();
+  readonly #sources: SourceRuntime[];
+  readonly #startedAtMs: number;
+  #running = false;
+  #clients = 0;
+  #coalesced = 0;
+
+  constructor(options: GatewayOptions) {
+    super();
+    // Adapters add a listener per client stream; hundreds are normal, not a leak.
+    this.setMaxListeners(0);
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#log = options.logger ?? silentLogger;
+    this.#startedAtMs = this.#clock.now();
+    const ids = new Set<string>();
+    this.#sources = options.sources.map((s) => {
+      if (ids.has(s.id)) throw new Error(`duplicate source id ${s.id}`);
+      ids.add(s.id);
+      return new SourceRuntime(s, this.#log.child(s.id));
+    });
+  }
+
+  /** Starts every source and the receivedTimeout watch; idempotent. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    for (const rt of this.#sources) {
+      const src = rt.config.source;
+      const onData = (chunk: Buffer) => this.#onData(rt, chunk);
+      const onOpen = () => this.#onOpen(rt);
+      const onClose = (error: Error | null) => this.#onClose(rt, error);
+      const onEnd = () => this.#publishDecoded(rt, rt.decoder.flush());
+      src.on("data", onData).on("open", onOpen).on("close", onClose).on("end", onEnd);
+      rt.detach = () => {
+        src.off("data", onData).off("open", onOpen).off("close", onClose).off("end", onEnd);
+      };
+      this.#armTimeout(rt);
+      rt.log.info(`reading ${rt.config.source.description}`);
+      rt.config.source.start();
+    }
+  }
+
+  /** Stops every source and clears every timer and listener; idempotent. */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    await Promise.all(
+      this.#sources.map(async (rt) => {
+        for (const t of [rt.timeoutTimer, rt.flushTimer]) if (t) this.#clock.clearTimeout(t);
+        rt.timeoutTimer = null;
+        rt.flushTimer = null;
+        rt.detach();
+        rt.detach = () => {};
+        await rt.config.source.stop();
+      }),
+    );
+  }
+
+  /** @inheritdoc */
+  info(): GatewayInfo {
+    const sources = this.#sources.map((rt) => this.#sourceInfo(rt));
+    const total: MutableCounters & { skippedBytes: number } = {
+      telegramsOk: 0,
+      telegramsDropped: {},
+      bytes: 0,
+      skippedBytes: 0,
+      reconnects: 0,
+      anomalies: 0,
+    };
+    for (const s of sources) {
+      total.telegramsOk += s.counters.telegramsOk;
+      total.bytes += s.counters.bytes;
+      total.skippedBytes += s.counters.skippedBytes;
+      total.reconnects += s.counters.reconnects;
+      total.anomalies += s.counters.anomalies;
+      for (const [code, n] of Object.entries(s.counters.telegramsDropped) as [ErrorCode, number][])
+        total.telegramsDropped[code] = (total.telegramsDropped[code] ?? 0) + n;
+    }
+    return {
+      name: this.#options.name,
+      version: this.#options.version,
+      startedAtMs: this.#startedAtMs,
+      sources,
+      counters: { ...total, coalesced: this.#coalesced, clients: this.#clients },
+    };
+  }
+
+  /** @inheritdoc */
+  entities(): readonly EntityInfo[] {
+    return this.#store.entities();
+  }
+
+  /** @inheritdoc */
+  states(): readonly EntityState[] {
+    return this.#store.states();
+  }
+
+  /** @inheritdoc */
+  clientConnected(): void {
+    this.#clients++;
+  }
+
+  /** @inheritdoc */
+  clientDisconnected(): void {
+    this.#clients = Math.max(0, this.#clients - 1);
+  }
+
+  /** @inheritdoc */
+  countCoalesced(n: number): void {
+    this.#coalesced += n;
+  }
+
+  #sourceInfo(rt: SourceRuntime): SourceInfo {
+    const counters: Counters = {
+      ...rt.counters,
+      telegramsDropped: { ...rt.counters.telegramsDropped },
+      skippedBytes: rt.decoder.skippedBytes,
+      coalesced: 0,
+      clients: 0,
+    };
+    return {
+      id: rt.config.id,
+      description: rt.config.source.description,
+      link: rt.link,
+      version: rt.version,
+      encrypted: rt.encrypted,
+      meters: this.#store.meters(rt.config.id),
+      counters,
+      lastTelegramAtMs: rt.lastTelegramAtMs,
+    };
+  }
+
+  #onData(rt: SourceRuntime, chunk: Buffer): void {
+    rt.counters.bytes += chunk.length;
+    this.#publishDecoded(rt, rt.decoder.push(chunk));
+    if (rt.flushTimer) this.#clock.clearTimeout(rt.flushTimer);
+    rt.flushTimer = rt.decoder.isPending
+      ? this.#clock.setTimeout(() => {
+          rt.flushTimer = null;
+          this.#publishDecoded(rt, rt.decoder.flush());
+        }, this.#options.flushAfterMs ?? DEFAULT_FLUSH_AFTER_MS)
+      : null;
+  }
+
+  #onOpen(rt: SourceRuntime): void {
+    if (rt.opened > 0) rt.counters.reconnects++;
+    rt.opened++;
+    if (rt.link === "disconnected") this.#setLink(rt, rt.lastTelegramAtMs === null ? "connecting" : "stale");
+  }
+
+  #onClose(rt: SourceRuntime, error: Error | null): void {
+    // A frame cut by the disconnect will never complete: count it now.
+    this.#publishDecoded(rt, rt.decoder.flush());
+    this.#setLink(rt, "disconnected");
+    if (error) rt.log.warn(error.message);
+  }
+
+  #publishDecoded(rt: SourceRuntime, decoded: readonly Decoded[]): void {
+    for (const d of decoded) {
+      if (!d.ok) {
+        this.#drop(rt, d.error.code, d.error.message);
+        continue;
+      }
+      if (d.encryption?.counter === "replay") {
+        this.#drop(
+          rt,
+          "REPLAYED",
+          `frame counter ${d.encryption.frameCounter} is not newer than the last one`,
+        );
+        continue;
+      }
+      const now = this.#clock.now();
+      rt.counters.telegramsOk++;
+      rt.lastTelegramAtMs = now;
+      rt.encrypted = d.encryption !== null;
+      if (d.telegram.version !== rt.version) {
+        rt.version = d.telegram.version;
+        rt.log.info(
+          `protocol version ${rt.version ?? "unknown (generic DSMR)"}${rt.encrypted ? ", encrypted" : ""}`,
+        );
+      }
+      if (rt.link !== "ok") {
+        if (rt.link === "stale") rt.log.info("telegrams are arriving again");
+        this.#setLink(rt, "ok");
+      }
+      this.#armTimeout(rt);
+      const result = this.#store.ingest(
+        rt.config.id,
+        d.telegram,
+        now,
+        rt.config.policyFor ?? (() => EVERY_TELEGRAM),
+      );
+      rt.counters.anomalies += result.anomalies.length;
+      for (const id of result.anomalies)
+        rt.log.warn(`register ${id} went backwards; the higher value is held`);
+      for (const id of result.resets) rt.log.warn(`register ${id} was reset (lower value confirmed)`);
+      for (const { from, to } of result.swaps) rt.log.warn(`meter ${from.id} replaced by ${to.id}`);
+      if (result.newEntities.length > 0) this.emit("entities", result.newEntities);
+      this.emit("telegram", {
+        sourceId: rt.config.id,
+        receivedAtMs: now,
+        raw: d.raw,
+        telegram: d.telegram,
+        encrypted: d.encryption !== null,
+      });
+      for (const s of result.states) this.emit("state", s);
+    }
+  }
+
+  #drop(rt: SourceRuntime, code: ErrorCode, message: string): void {
+    rt.counters.telegramsDropped[code] = (rt.counters.telegramsDropped[code] ?? 0) + 1;
+    rt.log.warn(`telegram dropped (${code})`);
+    rt.log.debug(`telegram dropped: ${message}`);
+  }
+
+  #armTimeout(rt: SourceRuntime): void {
+    if (rt.timeoutTimer) this.#clock.clearTimeout(rt.timeoutTimer);
+    const seconds = rt.config.receivedTimeoutS ?? DEFAULT_RECEIVED_TIMEOUT_S;
+    rt.timeoutTimer = this.#clock.setTimeout(() => {
+      rt.timeoutTimer = null;
+      if (rt.link !== "disconnected") this.#setLink(rt, "stale");
+      rt.log.warn(`no valid telegram for ${seconds} s: values marked unavailable`);
+      for (const s of this.#store.markUnavailable(rt.config.id, this.#clock.now())) this.emit("state", s);
+    }, seconds * 1000);
+  }
+
+  #setLink(rt: SourceRuntime, link: LinkState): void {
+    if (rt.link === link) return;
+    rt.link = link;
+    this.emit("link", rt.config.id, link);
+  }
+}

@@ -1,0 +1,304 @@
+import type { Telegram } from "../dsmr/index.ts";
+import {
+  discoverMeters,
+  type EntityDescription,
+  type EntityValue,
+  type Meter,
+  meterEntities,
+  meterId,
+  telegramTime,
+} from "../meters/index.ts";
+import type { EntityInfo, EntityState, MeterRef } from "./types.ts";
+
+/** What a throttled measurement publishes for its period. */
+export type Aggregate = "last" | "mean" | "min" | "max";
+
+/** How often a meter's entities publish (the seed binding's per-meter `refresh`). */
+export interface MeterPolicy {
+  /** Seconds between published states; 0 publishes every telegram. */
+  readonly refreshRateS: number;
+  /** For measurements (power, current, voltage): the period's mean, min or max instead of its last value. */
+  readonly aggregate: Aggregate;
+}
+
+/** The refresh policy of a meter (from the configuration). */
+export type PolicyFor = (meter: MeterRef) => MeterPolicy;
+
+/** Publish every telegram: the default. */
+export const EVERY_TELEGRAM: MeterPolicy = { refreshRateS: 0, aggregate: "last" };
+
+/**
+ * A register that drops and then stays lower for this many telegrams in a row is a real reset (a replaced
+ * or reprogrammed meter); fewer is a glitch and the higher value is held.
+ */
+const RESET_CONFIRMATIONS = 3;
+
+/**
+ * Meters kept per source. A swapped meter's entities stay listed (unavailable) so clients see what
+ * happened; beyond this the oldest retired meters are forgotten, so a stream of changing ids (a broken
+ * meter, a fuzzer) cannot grow memory.
+ */
+const MAX_METERS_PER_SOURCE = 16;
+
+/** What one telegram changed. */
+export interface Ingested {
+  readonly newEntities: readonly EntityInfo[];
+  /** States to publish, in telegram order. */
+  readonly states: readonly EntityState[];
+  /** Registers that went backwards in this telegram (held, not published). */
+  readonly anomalies: readonly string[];
+  /** Registers whose drop was confirmed as a reset in this telegram. */
+  readonly resets: readonly string[];
+  /** Meters whose equipment id changed on their channel (old meter retired). */
+  readonly swaps: readonly { readonly from: MeterRef; readonly to: MeterRef }[];
+}
+
+interface Window {
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+}
+
+interface EntityRecord {
+  readonly info: EntityInfo;
+  state: EntityState | null;
+  lastPublishedMs: number | null;
+  window: Window | null;
+  /** For registers: the highest value accepted, and a pending lower run that may turn out to be a reset. */
+  held: number | null;
+  lowerRun: { count: number; last: number } | null;
+}
+
+interface MeterRecord {
+  readonly ref: MeterRef;
+  retired: boolean;
+  readonly entities: Map<string, EntityRecord>;
+}
+
+const isRegister = (info: EntityInfo) => info.kind === "number" && info.stateClass === "total_increasing";
+const canAggregate = (info: EntityInfo) => info.kind === "number" && info.stateClass === "measurement";
+
+/**
+ * The live model: meters per source, one entity per value, the last published state of each. Applies the
+ * refresh policy and keeps registers from going backwards. Synchronous and timer-free: the gateway owns
+ * time and events.
+ */
+export class EntityStore {
+  readonly #meters = new Map<string, Map<string, MeterRecord>>(); // source → meter id → meter
+  readonly #byId = new Map<string, EntityRecord>();
+
+  /** Every entity, in discovery order. */
+  entities(): EntityInfo[] {
+    return [...this.#byId.values()].map((r) => r.info);
+  }
+
+  /** The last published state of every entity that has one. */
+  states(): EntityState[] {
+    const out: EntityState[] = [];
+    for (const r of this.#byId.values()) if (r.state) out.push(r.state);
+    return out;
+  }
+
+  /** Meters of a source still in service (not swapped out). */
+  meters(sourceId: string): MeterRef[] {
+    return [...(this.#meters.get(sourceId)?.values() ?? [])].filter((m) => !m.retired).map((m) => m.ref);
+  }
+
+  /** Takes one valid telegram of a source. */
+  ingest(sourceId: string, telegram: Telegram, receivedAtMs: number, policyFor: PolicyFor): Ingested {
+    const meters = discoverMeters(telegram);
+    const perMeter = meterEntities(telegram, meters);
+    const time = telegramTime(telegram);
+    const result = {
+      newEntities: [] as EntityInfo[],
+      states: [] as EntityState[],
+      anomalies: [] as string[],
+      resets: [] as string[],
+      swaps: [] as { from: MeterRef; to: MeterRef }[],
+    };
+    meters.forEach((meter, i) => {
+      const record = this.#meter(sourceId, meter, receivedAtMs, result);
+      const policy = policyFor(record.ref);
+      for (const { description, value } of perMeter[i] ?? []) {
+        let entity = record.entities.get(description.key);
+        if (!entity) {
+          entity = this.#addEntity(record.ref, description);
+          record.entities.set(description.key, entity);
+          result.newEntities.push(entity.info);
+        }
+        const state = this.#update(entity, value, time, receivedAtMs, policy, result);
+        if (state) result.states.push(state);
+      }
+    });
+    return result;
+  }
+
+  /** Marks every entity of a source unavailable (receivedTimeout); returns the states to publish. */
+  markUnavailable(sourceId: string, atMs: number): EntityState[] {
+    const out: EntityState[] = [];
+    for (const meter of this.#meters.get(sourceId)?.values() ?? []) {
+      for (const e of meter.entities.values()) {
+        const s = this.#unavailable(e, atMs);
+        if (s) out.push(s);
+      }
+    }
+    return out;
+  }
+
+  #meter(
+    sourceId: string,
+    meter: Meter,
+    nowMs: number,
+    result: { swaps: { from: MeterRef; to: MeterRef }[]; states: EntityState[] },
+  ): MeterRecord {
+    let source = this.#meters.get(sourceId);
+    if (!source) {
+      source = new Map();
+      this.#meters.set(sourceId, source);
+    }
+    const id = meterId(meter);
+    const known = source.get(id);
+    if (known) {
+      known.retired = false;
+      return known;
+    }
+    const ref: MeterRef = {
+      id,
+      sourceId,
+      type: meter.type,
+      channel: meter.channel,
+      equipmentId: meter.equipmentId,
+    };
+    const record: MeterRecord = { ref, retired: false, entities: new Map() };
+    // The meter that had this channel before is retired: its values no longer come.
+    for (const old of source.values()) {
+      if (old.retired || old.ref.channel !== ref.channel || old.ref.type !== ref.type) continue;
+      old.retired = true;
+      result.swaps.push({ from: old.ref, to: ref });
+      for (const e of old.entities.values()) {
+        const s = this.#unavailable(e, nowMs);
+        if (s) result.states.push(s);
+      }
+    }
+    source.set(id, record);
+    this.#evictRetired(source);
+    return record;
+  }
+
+  #evictRetired(source: Map<string, MeterRecord>): void {
+    for (const [id, m] of source) {
+      if (source.size <= MAX_METERS_PER_SOURCE) return;
+      if (!m.retired) continue;
+      for (const e of m.entities.values()) this.#byId.delete(e.info.id);
+      source.delete(id);
+    }
+  }
+
+  #addEntity(meter: MeterRef, d: EntityDescription): EntityRecord {
+    let id = `${meter.id}_${d.key}`;
+    // Two sources reading the same meter (or two simulators with one seed) must still get distinct ids.
+    if (this.#byId.has(id)) id = `${id}_${meter.sourceId}`;
+    const info: EntityInfo = {
+      id,
+      sourceId: meter.sourceId,
+      meter,
+      name: d.name,
+      obis: d.obis,
+      channelName: d.channelName,
+      kind: d.kind,
+      unit: d.unit,
+      deviceClass: d.deviceClass,
+      stateClass: d.stateClass,
+      diagnostic: d.diagnostic,
+      decimals: d.decimals,
+    };
+    const record: EntityRecord = {
+      info,
+      state: null,
+      lastPublishedMs: null,
+      window: null,
+      held: null,
+      lowerRun: null,
+    };
+    this.#byId.set(id, record);
+    return record;
+  }
+
+  #update(
+    e: EntityRecord,
+    v: EntityValue,
+    telegramTs: string | null,
+    nowMs: number,
+    policy: MeterPolicy,
+    result: { anomalies: string[]; resets: string[] },
+  ): EntityState | null {
+    if (v.value === null) return null;
+    if (isRegister(e.info) && typeof v.value === "number") {
+      const verdict = this.#checkRegister(e, v.value);
+      if (verdict === "held") {
+        result.anomalies.push(e.info.id);
+        return null;
+      }
+      if (verdict === "reset") result.resets.push(e.info.id);
+    }
+    let value = v.value;
+    let text = v.text;
+    if (policy.refreshRateS > 0 && canAggregate(e.info) && typeof value === "number") {
+      const w = e.window ?? { count: 0, sum: 0, min: value, max: value };
+      w.count++;
+      w.sum += value;
+      w.min = Math.min(w.min, value);
+      w.max = Math.max(w.max, value);
+      e.window = w;
+      if (policy.aggregate !== "last") {
+        value = policy.aggregate === "mean" ? roundTo(w.sum / w.count, e.info.decimals) : w[policy.aggregate];
+        text = null;
+      }
+    }
+    const due =
+      policy.refreshRateS === 0 ||
+      e.lastPublishedMs === null ||
+      e.state?.available === false ||
+      nowMs - e.lastPublishedMs >= policy.refreshRateS * 1000;
+    if (!due) return null;
+    e.window = null;
+    e.lastPublishedMs = nowMs;
+    e.state = {
+      entityId: e.info.id,
+      value,
+      text,
+      timestamp: v.timestamp ?? telegramTs,
+      receivedAtMs: nowMs,
+      available: true,
+    };
+    return e.state;
+  }
+
+  /** Registers never go backwards: a lower value is held back unless it persists (a real reset). */
+  #checkRegister(e: EntityRecord, value: number): "ok" | "held" | "reset" {
+    if (e.held === null || value >= e.held) {
+      e.held = value;
+      e.lowerRun = null;
+      return "ok";
+    }
+    const run = e.lowerRun;
+    e.lowerRun = run && value >= run.last ? { count: run.count + 1, last: value } : { count: 1, last: value };
+    if (e.lowerRun.count < RESET_CONFIRMATIONS) return "held";
+    e.held = value;
+    e.lowerRun = null;
+    return "reset";
+  }
+
+  #unavailable(e: EntityRecord, atMs: number): EntityState | null {
+    if (e.state === null || !e.state.available) return null;
+    e.window = null;
+    e.state = { ...e.state, value: null, text: null, receivedAtMs: atMs, available: false };
+    return e.state;
+  }
+}
+
+function roundTo(value: number, decimals: number | null): number {
+  const f = 10 ** Math.min(decimals ?? 3, 9);
+  return Math.round(value * f) / f;
+}

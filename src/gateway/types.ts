@@ -1,0 +1,129 @@
+import type { EventEmitter } from "node:events";
+import type { DeviceClass, StateClass, Telegram, VersionName } from "../dsmr/index.ts";
+import type { MeterKind } from "../meters/index.ts";
+import type { ErrorCode } from "../shared/index.ts";
+
+/** What API adapters (gRPC, native API, CLI) see of the gateway: read-only state plus events. */
+
+/** A meter of one source, as discovered in its telegrams. */
+export interface MeterRef {
+  /** Stable id: `${type}_${channel}_${equipment}` (`electricity_0_e0012345`, `gas_1_g0034`). */
+  readonly id: string;
+  readonly sourceId: string;
+  readonly type: MeterKind;
+  /** 0 for the main meter, 1–4 for M-Bus sub-meters. */
+  readonly channel: number;
+  readonly equipmentId: string | null;
+}
+
+/** The kind of value an entity carries. */
+export type EntityValueKind = "number" | "text";
+
+/** One value a meter exposes: metadata that does not change between telegrams. */
+export interface EntityInfo {
+  /** Stable across restarts: `${meter.id}_${channel name}`, snake_case. */
+  readonly id: string;
+  readonly sourceId: string;
+  readonly meter: MeterRef;
+  /** Human-readable name ("Electricity delivered tariff 1"). */
+  readonly name: string;
+  /** OBIS reference as written in the telegram (M-Bus objects with their real channel). */
+  readonly obis: string;
+  /** The channel name from the spec tables (`emeter_delivery_tariff1`). */
+  readonly channelName: string;
+  readonly kind: EntityValueKind;
+  readonly unit: string | null;
+  readonly deviceClass: DeviceClass | null;
+  readonly stateClass: StateClass | null;
+  /** Meter information rather than a measurement (Home Assistant's diagnostic category). */
+  readonly diagnostic: boolean;
+  /** Decimals the meter writes (for display and float precision); null for text. */
+  readonly decimals: number | null;
+}
+
+/** The state of one entity at one moment. */
+export interface EntityState {
+  readonly entityId: string;
+  /** Number for `number` entities, string for `text`; null while unavailable or not yet known. */
+  readonly value: number | string | null;
+  /** The value exactly as the meter wrote it (digits kept), when it is a number. */
+  readonly text: string | null;
+  /** The meter's own timestamp for this value (ISO 8601 with offset), when the telegram has one. */
+  readonly timestamp: string | null;
+  /** When the gateway received the telegram (ms since the epoch, from the gateway's clock). */
+  readonly receivedAtMs: number;
+  readonly available: boolean;
+}
+
+/** Health of one source's link. */
+export type LinkState = "connecting" | "ok" | "stale" | "disconnected";
+
+/** Why telegrams or bytes were dropped, with counts: every telegram is accounted for. */
+export interface Counters {
+  readonly telegramsOk: number;
+  readonly telegramsDropped: Readonly<Partial<Record<ErrorCode, number>>>;
+  readonly bytes: number;
+  /** Bytes skipped between frames (noise, garbage). */
+  readonly skippedBytes: number;
+  readonly reconnects: number;
+  /** Energy readings lower than the last one, held back. */
+  readonly anomalies: number;
+  /** States a slow client never saw because a newer state of the same entity replaced it. */
+  readonly coalesced: number;
+  readonly clients: number;
+}
+
+/** One source of the gateway and what it found. */
+export interface SourceInfo {
+  readonly id: string;
+  /** Where bytes come from, keys redacted: `serial:/dev/ttyUSB0`, `tcp:10.0.0.5:2001`, `simulator:5.0`. */
+  readonly description: string;
+  readonly link: LinkState;
+  readonly version: VersionName | null;
+  readonly encrypted: boolean;
+  readonly meters: readonly MeterRef[];
+  readonly counters: Counters;
+  /** ms since the epoch of the last valid telegram, or null. */
+  readonly lastTelegramAtMs: number | null;
+}
+
+/** The gateway as a whole. */
+export interface GatewayInfo {
+  readonly name: string;
+  readonly version: string;
+  readonly startedAtMs: number;
+  readonly sources: readonly SourceInfo[];
+  /** Sum over the sources (clients counted once). */
+  readonly counters: Counters;
+}
+
+/** A telegram as it arrived, for raw-stream consumers. */
+export interface TelegramEvent {
+  readonly sourceId: string;
+  readonly receivedAtMs: number;
+  readonly raw: Buffer;
+  readonly telegram: Telegram;
+  readonly encrypted: boolean;
+}
+
+/** Events the gateway emits; adapters subscribe and must not block. */
+export interface GatewayEvents {
+  /** A published state (after refresh-rate throttling); also sent when an entity becomes unavailable. */
+  state: [EntityState];
+  /** New entities appeared (a meter was discovered or swapped). */
+  entities: [readonly EntityInfo[]];
+  telegram: [TelegramEvent];
+  link: [sourceId: string, state: LinkState];
+}
+
+/** Read side of the gateway, all an adapter may use. */
+export interface GatewayView extends EventEmitter<GatewayEvents> {
+  info(): GatewayInfo;
+  entities(): readonly EntityInfo[];
+  /** Latest published state per entity (only entities with a state). */
+  states(): readonly EntityState[];
+  /** Adapters report their connected clients and coalesced states here, for the counters. */
+  clientConnected(): void;
+  clientDisconnected(): void;
+  countCoalesced(n: number): void;
+}

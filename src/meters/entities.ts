@@ -1,0 +1,176 @@
+import {
+  type Codec,
+  type CosemObject,
+  type DeviceClass,
+  OBJECTS,
+  type ObjectDef,
+  type StateClass,
+  type Telegram,
+} from "../dsmr/index.ts";
+import type { Meter, MeterKind } from "./discover.ts";
+
+/** Whether an entity's state is a number or a text. */
+export type ValueKind = "number" | "text";
+
+/** What each codec's value becomes as an entity state. */
+const KIND_BY_CODEC = {
+  decimal: "number",
+  timestampedDecimal: "number",
+  legacyGas: "number",
+  legacyReading: "number",
+  peakHistory: "number", // the latest month's peak, with its own timestamp
+  string: "text",
+  hexText: "text",
+  timestamp: "text", // ISO 8601, device class `timestamp`
+  failureLog: "text", // the latest failure: when it ended and how long it lasted
+} as const satisfies Readonly<Record<Codec, ValueKind>>;
+
+/** Per meter kind: its display name and the device class of its main reading (M-Bus `meter_value`). */
+export const METER_KINDS = {
+  electricity: { name: "Electricity", readingClass: "energy" },
+  gas: { name: "Gas", readingClass: "gas" },
+  water: { name: "Water", readingClass: "water" },
+  heat: { name: "Heat", readingClass: "energy" },
+  cooling: { name: "Cooling", readingClass: "energy" },
+  generic: { name: "M-Bus", readingClass: "volume" },
+} as const satisfies Readonly<Record<MeterKind, { name: string; readingClass: DeviceClass }>>;
+
+/** One value a meter exposes, as described by the spec tables (no source, no state). */
+export interface EntityDescription {
+  /** Unique within the meter: the spec's channel name, with the OBIS appended when a name repeats. */
+  readonly key: string;
+  /** The spec's channel name. */
+  readonly channelName: string;
+  readonly name: string;
+  readonly obis: string;
+  readonly kind: ValueKind;
+  readonly unit: string | null;
+  readonly deviceClass: DeviceClass | null;
+  readonly stateClass: StateClass | null;
+  readonly diagnostic: boolean;
+  readonly decimals: number | null;
+}
+
+/** A value read from one object. */
+export interface EntityValue {
+  readonly value: number | string | null;
+  /** Digits exactly as written, for numbers. */
+  readonly text: string | null;
+  /** The value's own timestamp (M-Bus capture time, peak time), else null. */
+  readonly timestamp: string | null;
+}
+
+/** An entity of a meter with its value in one telegram. */
+export interface MeterEntity {
+  readonly description: EntityDescription;
+  readonly value: EntityValue;
+}
+
+const SLUG_RE = /[^a-z0-9]+/g;
+
+/** Lower-case letters, digits and single underscores: safe in ids of every API. */
+export function slug(text: string): string {
+  return text.toLowerCase().replace(SLUG_RE, "_").replace(/^_|_$/g, "");
+}
+
+/** Stable meter id from what the meter says of itself: `${type}_${channel}_${equipment id}`. */
+export function meterId(meter: Meter): string {
+  const equipment = meter.equipmentId === null ? "unknown" : slug(meter.equipmentId) || "unknown";
+  return `${meter.type}_${meter.channel}_${equipment}`;
+}
+
+/** Whether an object belongs to a meter: its scope, and for M-Bus objects its channel. */
+function belongsTo(o: CosemObject, meter: Meter, isMain: boolean): boolean {
+  const scope = o.def?.meter;
+  if (scope === undefined) return false;
+  if (scope === "mbus") return meter.channel !== 0 && o.channel === meter.channel;
+  if (meter.channel !== 0) return false;
+  // Device-level objects (version, telegram time, text messages) go with the main meter.
+  return scope === meter.type || (scope === "device" && isMain);
+}
+
+function decimalsOf(text: string): number {
+  const dot = text.indexOf(".");
+  return dot < 0 ? 0 : text.length - dot - 1;
+}
+
+/** The state an object's value gives. */
+export function entityValue(o: CosemObject): EntityValue {
+  const v = o.value;
+  switch (v.kind) {
+    case "decimal":
+      return { value: v.value, text: v.text, timestamp: null };
+    case "reading":
+      return { value: v.value, text: v.text, timestamp: v.timestamp };
+    case "text":
+      return { value: v.value, text: null, timestamp: null };
+    case "timestamp":
+      return { value: v.value, text: null, timestamp: null };
+    case "failureLog": {
+      const last = v.entries.at(-1);
+      const value = last ? `${last.timestamp ?? "unknown"} (${last.durationS} s)` : "none";
+      return { value, text: null, timestamp: last?.timestamp ?? null };
+    }
+    case "peakHistory": {
+      const last = v.entries.at(-1);
+      return last
+        ? { value: last.value, text: last.text, timestamp: last.timestamp }
+        : { value: null, text: null, timestamp: null };
+    }
+    case "raw":
+      return { value: null, text: null, timestamp: null };
+  }
+}
+
+function unitOf(o: CosemObject, def: ObjectDef): string | null {
+  const v = o.value;
+  const written = v.kind === "decimal" || v.kind === "reading" ? v.unit : null;
+  if (written !== null) return written;
+  if (v.kind === "peakHistory") return v.entries.at(-1)?.unit ?? def.unit ?? null;
+  return def.unit ?? null;
+}
+
+function describe(o: CosemObject, def: ObjectDef, meter: Meter, key: string): EntityDescription {
+  const kind = KIND_BY_CODEC[def.codec];
+  const isReading = def.meter === "mbus" && def.role === "reading";
+  const v = o.value;
+  const digits = v.kind === "decimal" || v.kind === "reading" || v.kind === "peakHistory";
+  const text = v.kind === "peakHistory" ? (v.entries.at(-1)?.text ?? "") : digits ? v.text : "";
+  return {
+    key,
+    channelName: def.id,
+    name: def.meter === "mbus" ? `${METER_KINDS[meter.type].name} ${def.name.toLowerCase()}` : def.name,
+    obis: o.obis,
+    kind,
+    unit: unitOf(o, def),
+    deviceClass: isReading ? METER_KINDS[meter.type].readingClass : (def.deviceClass ?? null),
+    stateClass: def.stateClass ?? null,
+    diagnostic: def.diagnostic === true,
+    decimals: kind === "number" ? decimalsOf(text) : null,
+  };
+}
+
+/**
+ * The entities each meter exposes in a telegram, with their values. `meters` comes from `discoverMeters`;
+ * objects of no known meter (unknown OBIS, dead M-Bus slots) expose nothing. Pure.
+ */
+export function meterEntities(telegram: Telegram, meters: readonly Meter[]): MeterEntity[][] {
+  return meters.map((meter, index) => {
+    const used = new Set<string>();
+    const out: MeterEntity[] = [];
+    for (const o of telegram.objects) {
+      const def = o.def;
+      if (def === undefined || !belongsTo(o, meter, index === 0)) continue;
+      const key = used.has(def.id) ? `${def.id}_${slug(o.key)}` : def.id;
+      used.add(key);
+      out.push({ description: describe(o, def, meter, key), value: entityValue(o) });
+    }
+    return out;
+  });
+}
+
+/** The telegram's own time (0-0:1.0.0), ISO 8601 with offset; null when absent or a placeholder. */
+export function telegramTime(telegram: Telegram): string | null {
+  const o = telegram.objects.find((x) => x.def === OBJECTS.p1_timestamp);
+  return o?.value.kind === "timestamp" ? o.value.value : null;
+}

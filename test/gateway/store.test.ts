@@ -1,0 +1,201 @@
+import { describe, expect, it } from "vitest";
+import { crc16, formatCrc, type Telegram } from "../../src/dsmr/index.ts";
+import { EntityStore, EVERY_TELEGRAM, type MeterPolicy } from "../../src/gateway/index.ts";
+import { fixture, parseOk } from "../helpers/fixtures.ts";
+
+const DSMR50 = fixture("dsmr50.txt").toString("latin1");
+const E_METER = "electricity_0_e0044007382246019";
+const GAS = "gas_1_g0039001936990619";
+const WATER = "water_2_w0039001936990619";
+
+/** The DSMR 5.0 fixture with lines replaced (`obis(` prefix → whole new line) and a fresh CRC. */
+function variant(replace: Readonly<Record<string, string>> = {}): Telegram {
+  const lines = DSMR50.split("\r\n").map((line) => {
+    const hit = Object.keys(replace).find((k) => line.startsWith(k));
+    return hit === undefined ? line : (replace[hit] as string);
+  });
+  const text = lines.join("\r\n");
+  const body = text.slice(0, text.indexOf("!") + 1);
+  const bytes = Buffer.from(body, "latin1");
+  return parseOk(Buffer.concat([bytes, Buffer.from(`${formatCrc(crc16(bytes))}\r\n`, "latin1")]));
+}
+
+const tariff1 = (kwh: string) => ({ "1-0:1.8.1(": `1-0:1.8.1(${kwh}*kWh)` });
+const power = (kw: string) => ({ "1-0:1.7.0(": `1-0:1.7.0(${kw}*kW)` });
+const policy = (p: MeterPolicy) => () => p;
+
+describe("EntityStore", () => {
+  it("describes every value of every meter with unit, device class and state class", () => {
+    const store = new EntityStore();
+    const r = store.ingest("home", variant(), 1_000, policy(EVERY_TELEGRAM));
+    const byId = new Map(r.newEntities.map((e) => [e.id, e]));
+    expect(byId.get(`${E_METER}_emeter_delivery_tariff1`)).toMatchObject({
+      name: expect.stringMatching(/tariff 1/i),
+      obis: "1-0:1.8.1",
+      unit: "kWh",
+      kind: "number",
+      deviceClass: "energy",
+      stateClass: "total_increasing",
+      decimals: 3,
+      diagnostic: false,
+      meter: { type: "electricity", channel: 0, equipmentId: "E0044007382246019", sourceId: "home" },
+    });
+    expect(byId.get(`${E_METER}_emeter_actual_delivery`)).toMatchObject({
+      unit: "kW",
+      deviceClass: "power",
+      stateClass: "measurement",
+    });
+    expect(byId.get(`${E_METER}_emeter_instant_voltage_l1`)).toMatchObject({
+      unit: "V",
+      deviceClass: "voltage",
+    });
+    expect(byId.get(`${E_METER}_emeter_equipment_identifier`)).toMatchObject({
+      kind: "text",
+      diagnostic: true,
+    });
+    expect(byId.get(`${E_METER}_p1_version_output`)).toMatchObject({ kind: "text" });
+    expect(byId.get(`${GAS}_meter_value`)).toMatchObject({
+      name: "Gas reading",
+      obis: "0-1:24.2.1",
+      unit: "m3",
+      deviceClass: "gas",
+      stateClass: "total_increasing",
+    });
+    expect(byId.get(`${WATER}_meter_value`)).toMatchObject({
+      unit: "m3",
+      deviceClass: "water",
+      obis: "0-2:24.2.1",
+    });
+    // One entity per value; ids unique and safe for every API.
+    expect(new Set(r.newEntities.map((e) => e.id)).size).toBe(r.newEntities.length);
+    for (const e of r.newEntities) expect(e.id).toMatch(/^[a-z0-9_]+$/);
+    expect(store.meters("home").map((m) => m.id)).toEqual([E_METER, GAS, WATER]);
+  });
+
+  it("states carry the value as written, the meter's timestamps and availability", () => {
+    const store = new EntityStore();
+    const r = store.ingest("home", variant(), 5_000, policy(EVERY_TELEGRAM));
+    const state = (id: string) => r.states.find((s) => s.entityId === id);
+    expect(state(`${E_METER}_emeter_delivery_tariff1`)).toEqual({
+      entityId: `${E_METER}_emeter_delivery_tariff1`,
+      value: 4321.987,
+      text: "004321.987",
+      timestamp: "2023-06-15T14:30:05+02:00",
+      receivedAtMs: 5_000,
+      available: true,
+    });
+    // An M-Bus reading has its own capture time.
+    expect(state(`${GAS}_meter_value`)).toMatchObject({
+      value: 3456.789,
+      timestamp: "2023-06-15T14:25:00+02:00",
+    });
+    expect(state(`${E_METER}_emeter_power_failure_log`)?.value).toBe("2023-03-01T08:00:00+01:00 (1800 s)");
+    expect(state(`${E_METER}_p1_text_string`)?.value).toBe("Test bericht");
+    // A second telegram re-publishes nothing new as entities, every value as state.
+    const again = store.ingest("home", variant(), 6_000, policy(EVERY_TELEGRAM));
+    expect(again.newEntities).toEqual([]);
+    expect(again.states.length).toBe(r.states.length);
+  });
+
+  it("holds a register that goes backwards and accepts a drop confirmed three times as a reset", () => {
+    const store = new EntityStore();
+    const id = `${E_METER}_emeter_delivery_tariff1`;
+    const valueAfter = (kwh: string, t: number) => {
+      const r = store.ingest("home", variant(tariff1(kwh)), t, policy(EVERY_TELEGRAM));
+      return { state: r.states.find((s) => s.entityId === id), anomalies: r.anomalies, resets: r.resets };
+    };
+    expect(valueAfter("004321.987", 1).state?.value).toBe(4321.987);
+    const glitch = valueAfter("004000.000", 2);
+    expect(glitch.state).toBeUndefined();
+    expect(glitch.anomalies).toEqual([id]);
+    expect(valueAfter("004322.000", 3).state?.value).toBe(4322); // back above: the glitch is over
+    expect(valueAfter("000001.000", 4).state).toBeUndefined();
+    expect(valueAfter("000001.100", 5).state).toBeUndefined();
+    const reset = valueAfter("000001.200", 6);
+    expect(reset.resets).toEqual([id]);
+    expect(reset.state?.value).toBe(1.2);
+    expect(store.states().find((s) => s.entityId === id)?.value).toBe(1.2);
+  });
+
+  it("refresh rate: at most one state per period; measurements publish the period's mean, min or max", () => {
+    const run = (aggregate: MeterPolicy["aggregate"]) => {
+      const store = new EntityStore();
+      const published: { t: number; power: unknown; tariff: unknown }[] = [];
+      // 1 telegram per second for 25 s, power 0.1 kW × second.
+      for (let s = 0; s <= 25; s++) {
+        const kw = (s / 10).toFixed(3).padStart(6, "0");
+        const r = store.ingest(
+          "home",
+          variant({ ...power(kw), ...tariff1(`00${(4321 + s).toFixed(3)}`) }),
+          s * 1000,
+          policy({ refreshRateS: 10, aggregate }),
+        );
+        const p = r.states.find((x) => x.entityId === `${E_METER}_emeter_actual_delivery`);
+        const t = r.states.find((x) => x.entityId === `${E_METER}_emeter_delivery_tariff1`);
+        if (p || t) published.push({ t: s, power: p?.value, tariff: t?.value });
+      }
+      return published;
+    };
+    // First telegram at once, then one per 10 s; registers always publish their latest value.
+    expect(run("last")).toEqual([
+      { t: 0, power: 0, tariff: 4321 },
+      { t: 10, power: 1, tariff: 4331 },
+      { t: 20, power: 2, tariff: 4341 },
+    ]);
+    expect(run("mean").map((p) => p.power)).toEqual([0, 0.55, 1.55]); // mean of 0.1..1.0, then 1.1..2.0
+    expect(run("min").map((p) => p.power)).toEqual([0, 0.1, 1.1]);
+    expect(run("max").map((p) => p.power)).toEqual([0, 1, 2]);
+  });
+
+  it("receivedTimeout: every state goes unavailable once, and the next telegram restores it at once", () => {
+    const store = new EntityStore();
+    store.ingest("home", variant(), 0, policy({ refreshRateS: 60, aggregate: "last" }));
+    store.ingest("home", variant(), 100_000, policy({ refreshRateS: 60, aggregate: "last" }));
+    const gone = store.markUnavailable("home", 120_000);
+    expect(gone.length).toBe(store.entities().length);
+    expect(gone.every((s) => !s.available && s.value === null)).toBe(true);
+    expect(store.markUnavailable("home", 121_000)).toEqual([]);
+    expect(store.markUnavailable("other", 121_000)).toEqual([]);
+    // Within the 60 s period, yet published: availability changes are never throttled.
+    const back = store.ingest("home", variant(), 125_000, policy({ refreshRateS: 60, aggregate: "last" }));
+    expect(back.states.length).toBe(store.entities().length);
+    expect(back.states.every((s) => s.available)).toBe(true);
+  });
+
+  it("an M-Bus meter swap retires the old meter's entities and creates the new meter's", () => {
+    const store = new EntityStore();
+    store.ingest("home", variant(), 0, policy(EVERY_TELEGRAM));
+    const r = store.ingest(
+      "home",
+      variant({ "0-1:96.1.0(": "0-1:96.1.0(4730303339303031393336393930363230)" }),
+      1_000,
+      policy(EVERY_TELEGRAM),
+    );
+    expect(r.swaps.map((s) => [s.from.id, s.to.id])).toEqual([[GAS, "gas_1_g0039001936990620"]]);
+    expect(r.newEntities.every((e) => e.meter.id === "gas_1_g0039001936990620")).toBe(true);
+    const old = r.states.filter((s) => s.entityId.startsWith(GAS));
+    expect(old.length).toBeGreaterThan(0);
+    expect(old.every((s) => !s.available)).toBe(true);
+    expect(store.meters("home").map((m) => m.id)).toEqual([E_METER, WATER, "gas_1_g0039001936990620"]);
+  });
+
+  it("memory stays bounded when a broken meter reports a new equipment id in every telegram", () => {
+    const store = new EntityStore();
+    for (let i = 0; i < 500; i++) {
+      const id = Buffer.from(`G${String(i).padStart(16, "0")}`, "latin1").toString("hex");
+      store.ingest("home", variant({ "0-1:96.1.0(": `0-1:96.1.0(${id})` }), i, policy(EVERY_TELEGRAM));
+    }
+    const perMeter = 4; // device type, id, reading … of the gas meter
+    expect(store.entities().length).toBeLessThan(60 + 16 * perMeter);
+    expect(store.meters("home").length).toBe(3);
+  });
+
+  it("two sources reading meters with the same ids get distinct entity ids", () => {
+    const store = new EntityStore();
+    const a = store.ingest("a", variant(), 0, policy(EVERY_TELEGRAM));
+    const b = store.ingest("b", variant(), 0, policy(EVERY_TELEGRAM));
+    expect(b.newEntities.length).toBe(a.newEntities.length);
+    expect(b.newEntities[0]?.id).toBe(`${a.newEntities[0]?.id}_b`);
+    expect(new Set(store.entities().map((e) => e.id)).size).toBe(a.newEntities.length * 2);
+  });
+});
