@@ -1,0 +1,28 @@
+export {
+  type ConfigOverrides,
+  loadConfig,
+  meterPolicy,
+  type ParseOptions,
+  parseConfig,
+  type Redacted,
+  redactConfig,
+  resolveNetwork,
+} from "./load.ts";
+export {
+  AGGREGATES,
+  type Aggregate,
+  CONNECTION_KEYS,
+  type ConnectionKey,
+  DEFAULTS,
+  type FileSourceConfig,
+  type GatewayConfig,
+  METER_TYPES,
+  type MeterConfig,
+  type MeterPolicy,
+  type MeterType,
+  type SerialSourceConfig,
+  type SimulatorSourceConfig,
+  type SourceBase,
+  type SourceConfig,
+  type TcpSourceConfig,
+} from "./schema.ts";
