@@ -110,7 +110,7 @@ export interface TelegramEvent {
 export interface GatewayEvents {
   /** A published state (after refresh-rate throttling); also sent when an entity becomes unavailable. */
   state: [EntityState];
-  /** New entities appeared (a meter was discovered or swapped). */
+  /** New entities appeared (a meter was discovered or swapped); always before their first `state`. */
   entities: [readonly EntityInfo[]];
   telegram: [TelegramEvent];
   link: [sourceId: string, state: LinkState];

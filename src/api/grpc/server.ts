@@ -1,0 +1,579 @@
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
+import type { EntityInfo, EntityState, GatewayView, TelegramEvent } from "../../gateway/types.ts";
+import { type Logger, P1Error, silentLogger } from "../../shared/index.ts";
+import {
+  type PbEntityState,
+  type PbGatewayInfo,
+  type PbListEntitiesResponse,
+  type PbTelegram,
+  toEntity,
+  toEntityState,
+  toGatewayInfo,
+  toTelegram,
+} from "./mapping.ts";
+import { type GrpcStatus, isInternalError, RequestError, shutdownStatus, toGrpcStatus } from "./status.ts";
+
+/** Directory holding the project's .proto files (the include root of gateway.proto's imports). */
+export const PROTO_ROOT = fileURLToPath(new URL("../../../proto", import.meta.url));
+/** The gateway API's .proto, relative to PROTO_ROOT (also its file name in reflection). */
+export const GATEWAY_PROTO_FILE = "p1gateway/v1/gateway.proto";
+/** Fully-qualified name of the gateway service (also its health-check service name). */
+export const GATEWAY_SERVICE = "p1gateway.v1.Gateway";
+
+/** Default cap of messages held back per slow stream (states beyond it are coalesced per entity). */
+export const DEFAULT_MAX_QUEUE_PER_CLIENT = 256;
+// Streams still open when stop() is called are ended with UNAVAILABLE; a client that does not read
+// its last messages cannot hold shutdown up longer than this.
+const SHUTDOWN_GRACE_MS = 1_000;
+// Filter ids as the gateway makes them: entity and meter ids are slugs (meters/entities.ts), source
+// ids may also hold '-' (config: a-z, 0-9, _ and -). The caps bound what one request can make us hold.
+const SLUG_ID_RE = /^[a-z0-9_]+$/;
+const SOURCE_ID_RE = /^[a-z0-9_-]+$/;
+const MAX_ID_LENGTH = 128;
+const MAX_IDS_PER_FIELD = 1_000;
+
+/** Options of the gRPC server. */
+export interface GrpcServerOptions {
+  /** Address to bind ("127.0.0.1", "0.0.0.0", "::"). */
+  readonly host: string;
+  /** TCP port; 0 picks a free one (see GrpcServer.port). */
+  readonly port: number;
+  /** Messages held back per slow stream before states coalesce / oldest telegrams drop (default 256). */
+  readonly maxQueuePerClient?: number;
+  /** Where bugs caught in handlers are logged (clients get a bare INTERNAL); silent by default. */
+  readonly logger?: Logger;
+}
+
+/** A running gRPC server. */
+export interface GrpcServer {
+  /** The bound port (the real one when the options asked for 0). */
+  readonly port: number;
+  /** `host:port` as bound, IPv6 hosts in brackets. */
+  readonly address: string;
+  /** Messages currently held back for slow clients, over all streams (for metrics and tests). */
+  queuedMessages(): number;
+  /** Marks the service NOT_SERVING, ends open streams with UNAVAILABLE, then shuts down; idempotent. */
+  stop(): Promise<void>;
+}
+
+// keepCase keeps proto field names, longs as Number (counters stay far below 2^53), enums as names.
+const LOAD_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
+
+let gatewayPackage: protoLoader.PackageDefinition | undefined;
+let reflectedPackage: protoLoader.PackageDefinition | undefined;
+
+/** The gateway's package definition, loaded from the .proto at run time (no generated code), cached. */
+export function loadGatewayPackage(): protoLoader.PackageDefinition {
+  gatewayPackage ??= protoLoader.loadSync(GATEWAY_PROTO_FILE, { ...LOAD_OPTIONS, includeDirs: [PROTO_ROOT] });
+  return gatewayPackage;
+}
+
+/** What reflection describes: the gateway service plus the health service, so both work without a .proto. */
+function reflectionPackage(): protoLoader.PackageDefinition {
+  reflectedPackage ??= { ...protoLoader.loadSync(healthProtoPath, LOAD_OPTIONS), ...loadGatewayPackage() };
+  return reflectedPackage;
+}
+
+function gatewayServiceDefinition(pkg: protoLoader.PackageDefinition): grpc.ServiceDefinition {
+  const def = pkg[GATEWAY_SERVICE];
+  if (def === undefined || "format" in def || !("StreamStates" in def)) {
+    throw new Error(`${GATEWAY_PROTO_FILE} does not define the service ${GATEWAY_SERVICE}`);
+  }
+  return def as grpc.ServiceDefinition;
+}
+
+// ---- Request narrowing: proto-loader hands over untyped objects ----
+
+/** The ids of one repeated filter field; null when the field is empty (no filter). */
+function readIds(request: unknown, field: string, idRe: RegExp): ReadonlySet<string> | null {
+  const raw =
+    typeof request === "object" && request !== null ? (request as Record<string, unknown>)[field] : [];
+  const ids = Array.isArray(raw) ? raw : [];
+  if (ids.length > MAX_IDS_PER_FIELD) {
+    throw new RequestError(`${field}: at most ${MAX_IDS_PER_FIELD} ids, got ${ids.length}`, field, []);
+  }
+  const bad = ids
+    .filter((id) => typeof id !== "string" || id.length > MAX_ID_LENGTH || !idRe.test(id))
+    .map((id) => String(id).slice(0, MAX_ID_LENGTH));
+  if (bad.length > 0) {
+    const shown = bad.slice(0, 10).map((id) => JSON.stringify(id));
+    throw new RequestError(
+      `${field}: malformed ids ${shown.join(", ")}${bad.length > 10 ? ", ..." : ""} ` +
+        `(ids match ${idRe.source}, at most ${MAX_ID_LENGTH} characters)`,
+      field,
+      bad,
+    );
+  }
+  return ids.length === 0 ? null : new Set(ids as string[]);
+}
+
+// ---- Bounded outbox: what a slow client has not taken yet ----
+
+/**
+ * Messages waiting for one stream. Writes go straight through while the stream accepts them; once
+ * call.write() reports back-pressure, items wait here until 'drain'. At most `cap` wait in order;
+ * beyond that, keyed items (states) collapse to the latest per key, a set bounded by the number of
+ * entities, and unkeyed items (telegrams) drop oldest first. Everything not delivered is reported
+ * through `onDropped`.
+ */
+class Outbox<T> {
+  #fifo: T[] = [];
+  #latest: Map<string, T> | null = null;
+  #blocked = false;
+  readonly #write: (item: T) => boolean;
+  readonly #cap: number;
+  readonly #keyOf: ((item: T) => string) | null;
+  readonly #onDropped: (n: number) => void;
+
+  constructor(
+    write: (item: T) => boolean,
+    cap: number,
+    keyOf: ((item: T) => string) | null,
+    onDropped: (n: number) => void,
+  ) {
+    this.#write = write;
+    this.#cap = cap;
+    this.#keyOf = keyOf;
+    this.#onDropped = onDropped;
+  }
+
+  get size(): number {
+    return this.#fifo.length + (this.#latest?.size ?? 0);
+  }
+
+  push(item: T): void {
+    if (!this.#blocked && this.size === 0) {
+      this.#blocked = !this.#write(item);
+      return;
+    }
+    if (this.#latest !== null && this.#keyOf !== null) {
+      const key = this.#keyOf(item);
+      if (this.#latest.has(key)) this.#onDropped(1);
+      this.#latest.set(key, item);
+      return;
+    }
+    this.#fifo.push(item);
+    if (this.#fifo.length <= this.#cap) return;
+    if (this.#keyOf === null) {
+      this.#fifo.shift();
+      this.#onDropped(1);
+      return;
+    }
+    const keyOf = this.#keyOf;
+    const latest = new Map<string, T>();
+    for (const queued of this.#fifo) latest.set(keyOf(queued), queued);
+    this.#onDropped(this.#fifo.length - latest.size);
+    this.#fifo = [];
+    this.#latest = latest;
+  }
+
+  /** The stream drained: write what waits until it pushes back again. */
+  drain(): void {
+    this.#blocked = false;
+    while (!this.#blocked && this.size > 0) {
+      const next = this.#take();
+      if (next === undefined) break;
+      this.#blocked = !this.#write(next.item);
+    }
+  }
+
+  clear(): void {
+    this.#fifo = [];
+    this.#latest = null;
+  }
+
+  #take(): { item: T } | undefined {
+    if (this.#fifo.length > 0) return { item: this.#fifo.shift() as T };
+    if (this.#latest === null) return undefined;
+    const first = this.#latest.entries().next();
+    if (first.done === true) {
+      this.#latest = null;
+      return undefined;
+    }
+    const [key, item] = first.value;
+    this.#latest.delete(key);
+    if (this.#latest.size === 0) this.#latest = null;
+    return { item };
+  }
+}
+
+// ---- Shared per-server state ----
+
+/**
+ * Entity metadata by id, for filters and units. Rebuilt from view.entities() when an id is missing
+ * or after an 'entities' event, so it follows discoveries and swaps without holding stale ids.
+ */
+class EntityCatalog {
+  #byId: Map<string, EntityInfo> | null = null;
+  readonly #view: GatewayView;
+
+  constructor(view: GatewayView) {
+    this.#view = view;
+  }
+
+  get(id: string): EntityInfo | undefined {
+    const hit = this.#byId?.get(id);
+    if (hit !== undefined) return hit;
+    this.#byId = new Map(this.#view.entities().map((e) => [e.id, e]));
+    return this.#byId.get(id);
+  }
+
+  invalidate(): void {
+    this.#byId = null;
+  }
+}
+
+/** What the server needs of an open stream: its backlog size, and a way to end it on stop. */
+interface OpenStream {
+  readonly queued: number;
+  end(status: GrpcStatus): void;
+}
+
+interface ServerContext {
+  readonly view: GatewayView;
+  readonly catalog: EntityCatalog;
+  readonly maxQueue: number;
+  readonly streams: Set<OpenStream>;
+  /** One mapping per telegram, however many streams send it. */
+  readonly telegrams: WeakMap<TelegramEvent, PbTelegram>;
+  readonly reportInternal: (error: unknown) => void;
+}
+
+const CALL_END_EVENTS = ["cancelled", "close", "error", "finish"] as const;
+
+/**
+ * One server-streaming call: counts the client, owns its outbox and its view listeners, and releases
+ * all of them exactly once however the call ends (cancelled, broken, failed, server stop).
+ */
+class StreamSession<T> implements OpenStream {
+  readonly #call: grpc.ServerWritableStream<unknown, unknown>;
+  readonly #ctx: ServerContext;
+  readonly #outbox: Outbox<T>;
+  #unsubscribe: (() => void) | null = null;
+  #closed = false;
+
+  constructor(
+    call: grpc.ServerWritableStream<unknown, unknown>,
+    ctx: ServerContext,
+    toMessage: (item: T) => object,
+    keyOf: ((item: T) => string) | null,
+  ) {
+    this.#call = call;
+    this.#ctx = ctx;
+    this.#outbox = new Outbox<T>(
+      (item) => call.write(toMessage(item)),
+      ctx.maxQueue,
+      keyOf,
+      (n) => {
+        if (n > 0) ctx.view.countCoalesced(n);
+      },
+    );
+    ctx.view.clientConnected();
+    ctx.streams.add(this);
+    for (const ev of CALL_END_EVENTS) call.on(ev, this.close);
+    call.on("drain", this.#onDrain);
+  }
+
+  get queued(): number {
+    return this.#outbox.size;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sends headers (the client knows it is subscribed), then runs `subscribe`, which returns its undo. */
+  start(subscribe: () => () => void): void {
+    try {
+      this.#call.sendMetadata(new grpc.Metadata());
+      this.#unsubscribe = subscribe();
+    } catch (e) {
+      // Thrown out of the handler, grpc-js would end the call without our 'close' ever firing.
+      this.fail(e);
+    }
+    if (this.#closed) this.#releaseListeners();
+  }
+
+  /** Queues or writes one item; a failure (a bug) ends this stream only, never the emitter's caller. */
+  push(item: T): void {
+    if (this.#closed) return;
+    try {
+      this.#outbox.push(item);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** Ends the stream with the status for `e` (INTERNAL for bugs, reported to the server's owner). */
+  fail(e: unknown): void {
+    if (isInternalError(e)) this.#ctx.reportInternal(e);
+    this.end(toGrpcStatus(e));
+  }
+
+  /** Releases everything, then ends the call with `status`. */
+  end(status: GrpcStatus): void {
+    if (this.#closed) return;
+    this.close();
+    // grpc-js turns an 'error' event on a server stream into the call's final status.
+    this.#call.emit("error", status);
+  }
+
+  /** Idempotent release: view listeners, call listeners, queued items, the client count. */
+  readonly close = (): void => {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#releaseListeners();
+    for (const ev of CALL_END_EVENTS) this.#call.off(ev, this.close);
+    this.#call.off("drain", this.#onDrain);
+    this.#outbox.clear();
+    this.#ctx.streams.delete(this);
+    this.#ctx.view.clientDisconnected();
+  };
+
+  #releaseListeners(): void {
+    const undo = this.#unsubscribe;
+    this.#unsubscribe = null;
+    undo?.();
+  }
+
+  readonly #onDrain = (): void => {
+    if (this.#closed) return;
+    try {
+      this.#outbox.drain();
+    } catch (e) {
+      this.fail(e);
+    }
+  };
+}
+
+// ---- Handlers ----
+
+function getInfo(ctx: ServerContext, callback: grpc.sendUnaryData<PbGatewayInfo>): void {
+  let reply: PbGatewayInfo;
+  try {
+    reply = toGatewayInfo(ctx.view.info());
+  } catch (e) {
+    if (isInternalError(e)) ctx.reportInternal(e);
+    callback(toGrpcStatus(e));
+    return;
+  }
+  callback(null, reply);
+}
+
+function listEntities(ctx: ServerContext, callback: grpc.sendUnaryData<PbListEntitiesResponse>): void {
+  let reply: PbListEntitiesResponse;
+  try {
+    reply = { entities: ctx.view.entities().map(toEntity) };
+  } catch (e) {
+    if (isInternalError(e)) ctx.reportInternal(e);
+    callback(toGrpcStatus(e));
+    return;
+  }
+  callback(null, reply);
+}
+
+/** Which entities a StreamStates call wants. */
+interface StateFilter {
+  readonly entityIds: ReadonlySet<string> | null;
+  readonly meterIds: ReadonlySet<string> | null;
+  readonly sourceIds: ReadonlySet<string> | null;
+}
+
+function matches(filter: StateFilter, entityId: string, catalog: EntityCatalog): boolean {
+  if (filter.entityIds !== null && !filter.entityIds.has(entityId)) return false;
+  if (filter.meterIds === null && filter.sourceIds === null) return true;
+  const info = catalog.get(entityId);
+  if (info === undefined) return false;
+  if (filter.meterIds !== null && !filter.meterIds.has(info.meter.id)) return false;
+  return filter.sourceIds === null || filter.sourceIds.has(info.sourceId);
+}
+
+function streamStates(ctx: ServerContext, call: grpc.ServerWritableStream<unknown, PbEntityState>): void {
+  let filter: StateFilter;
+  try {
+    filter = {
+      entityIds: readIds(call.request, "entity_ids", SLUG_ID_RE),
+      meterIds: readIds(call.request, "meter_ids", SLUG_ID_RE),
+      sourceIds: readIds(call.request, "source_ids", SOURCE_ID_RE),
+    };
+  } catch (e) {
+    if (isInternalError(e)) ctx.reportInternal(e);
+    call.emit("error", toGrpcStatus(e));
+    return;
+  }
+  const { view, catalog } = ctx;
+  const session = new StreamSession<EntityState>(
+    call,
+    ctx,
+    (s) => toEntityState(s, catalog.get(s.entityId)?.unit ?? null),
+    (s) => s.entityId,
+  );
+  const send = (s: EntityState): void => session.push(s);
+  const onState = (s: EntityState): void => {
+    try {
+      if (matches(filter, s.entityId, catalog)) send(s);
+    } catch (e) {
+      session.fail(e);
+    }
+  };
+  // The gateway announces entities before their first 'state' event (GatewayEvents), so a newly
+  // discovered meter only needs the catalog refreshed for the filters to see it.
+  const onEntities = (): void => {
+    try {
+      catalog.invalidate();
+    } catch (e) {
+      session.fail(e);
+    }
+  };
+  session.start(() => {
+    // Snapshot and subscription in one synchronous step: no state can slip in between.
+    for (const s of view.states()) {
+      if (session.closed) break;
+      if (matches(filter, s.entityId, catalog)) send(s);
+    }
+    view.on("state", onState);
+    view.on("entities", onEntities);
+    return () => {
+      view.off("state", onState);
+      view.off("entities", onEntities);
+    };
+  });
+}
+
+function streamTelegrams(ctx: ServerContext, call: grpc.ServerWritableStream<unknown, PbTelegram>): void {
+  let sourceIds: ReadonlySet<string> | null;
+  try {
+    sourceIds = readIds(call.request, "source_ids", SOURCE_ID_RE);
+  } catch (e) {
+    if (isInternalError(e)) ctx.reportInternal(e);
+    call.emit("error", toGrpcStatus(e));
+    return;
+  }
+  const { view, telegrams } = ctx;
+  const toMessage = (t: TelegramEvent): PbTelegram => {
+    let message = telegrams.get(t);
+    if (message === undefined) {
+      message = toTelegram(t);
+      telegrams.set(t, message);
+    }
+    return message;
+  };
+  const session = new StreamSession<TelegramEvent>(call, ctx, toMessage, null);
+  const onTelegram = (t: TelegramEvent): void => {
+    if (sourceIds === null || sourceIds.has(t.sourceId)) session.push(t);
+  };
+  session.start(() => {
+    view.on("telegram", onTelegram);
+    return () => view.off("telegram", onTelegram);
+  });
+}
+
+// ---- Server ----
+
+function formatHost(host: string): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+}
+
+function checkOptions(options: GrpcServerOptions): number {
+  const { port, maxQueuePerClient = DEFAULT_MAX_QUEUE_PER_CLIENT } = options;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new P1Error("CONFIG_INVALID", `grpc port must be an integer 0-65535, got ${port}`, { key: "port" });
+  }
+  if (!Number.isInteger(maxQueuePerClient) || maxQueuePerClient < 1) {
+    throw new P1Error(
+      "CONFIG_INVALID",
+      `maxQueuePerClient must be a positive integer, got ${maxQueuePerClient}`,
+      { key: "maxQueuePerClient" },
+    );
+  }
+  return maxQueuePerClient;
+}
+
+/**
+ * Serves `view` over gRPC (service p1gateway.v1.Gateway, plus grpc.health.v1.Health and server
+ * reflection) on host:port. Resolves once the port is bound.
+ */
+export async function startGrpcServer(view: GatewayView, options: GrpcServerOptions): Promise<GrpcServer> {
+  const maxQueue = checkOptions(options);
+  const logger = options.logger ?? silentLogger;
+  const pkg = loadGatewayPackage();
+  const ctx: ServerContext = {
+    view,
+    catalog: new EntityCatalog(view),
+    maxQueue,
+    streams: new Set(),
+    telegrams: new WeakMap(),
+    reportInternal: (e) =>
+      logger.error(
+        `internal error in a gRPC handler: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+      ),
+  };
+
+  const server = new grpc.Server();
+  const handlers: grpc.UntypedServiceImplementation = {
+    GetInfo: (_call: grpc.ServerUnaryCall<unknown, PbGatewayInfo>, cb: grpc.sendUnaryData<PbGatewayInfo>) =>
+      getInfo(ctx, cb),
+    ListEntities: (
+      _call: grpc.ServerUnaryCall<unknown, PbListEntitiesResponse>,
+      cb: grpc.sendUnaryData<PbListEntitiesResponse>,
+    ) => listEntities(ctx, cb),
+    StreamStates: (call: grpc.ServerWritableStream<unknown, PbEntityState>) => streamStates(ctx, call),
+    StreamTelegrams: (call: grpc.ServerWritableStream<unknown, PbTelegram>) => streamTelegrams(ctx, call),
+  };
+  server.addService(gatewayServiceDefinition(pkg), handlers);
+  const health = new HealthImplementation({ "": "SERVING", [GATEWAY_SERVICE]: "SERVING" });
+  health.addToServer(server);
+  new ReflectionService(reflectionPackage()).addToServer(server);
+
+  const host = formatHost(options.host);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+      if (err)
+        reject(
+          new Error(`gRPC server cannot listen on ${host}:${options.port}: ${err.message}`, { cause: err }),
+        );
+      else resolve(bound);
+    });
+  });
+
+  logger.info(`gRPC API listening on ${host}:${port}`);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= new Promise<void>((resolve) => {
+      health.setStatus("", "NOT_SERVING");
+      health.setStatus(GATEWAY_SERVICE, "NOT_SERVING");
+      for (const session of [...ctx.streams]) session.end(shutdownStatus());
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, SHUTDOWN_GRACE_MS);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return stopping;
+  };
+
+  return {
+    port,
+    address: `${host}:${port}`,
+    queuedMessages: () => {
+      let n = 0;
+      for (const session of ctx.streams) n += session.queued;
+      return n;
+    },
+    stop,
+  };
+}
