@@ -51,7 +51,10 @@ export class StreamSource extends EventEmitter<SourceEvents> implements Source {
   };
 
   readonly #onError = (e: Error) => {
-    this.emit("close", new P1Error("SOURCE_DISCONNECTED", `${this.description}: ${e.message}`, {}, { cause: e }));
+    this.emit(
+      "close",
+      new P1Error("SOURCE_DISCONNECTED", `${this.description}: ${e.message}`, {}, { cause: e }),
+    );
     this.#onEnd();
   };
 }

@@ -1,0 +1,6 @@
+export * from "./file.ts";
+export * from "./reconnect.ts";
+export * from "./serial.ts";
+export * from "./source.ts";
+export * from "./stream.ts";
+export * from "./tcp.ts";
