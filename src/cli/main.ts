@@ -1,5 +1,6 @@
 import { UsageError } from "./common.ts";
 import { PARSE_HELP, runParse } from "./parse.ts";
+import { runServe, SERVE_HELP } from "./serve.ts";
 import { runSimulate, SIMULATE_HELP } from "./simulate.ts";
 
 const HELP = `Usage: p1-gateway <command> [options]
@@ -9,6 +10,7 @@ Reads Dutch (DSMR), Belgian (e-MUCS) and Luxembourg (Smarty) smart meters from t
 Commands:
   parse [FILE|-]    parse telegrams from a file or stdin and print them as JSON lines
   simulate          write simulated meter telegrams to stdout, a file, TCP, a serial port or a pty
+  serve             read a meter (or the embedded simulator) and serve its values over gRPC
 
 Run 'p1-gateway <command> --help' for a command's options.`;
 
@@ -17,6 +19,7 @@ type Command = (argv: readonly string[], out: (line: string) => void) => number 
 const COMMANDS: Readonly<Record<string, { run: Command; help: string }>> = {
   parse: { run: runParse, help: PARSE_HELP },
   simulate: { run: runSimulate, help: SIMULATE_HELP },
+  serve: { run: runServe, help: SERVE_HELP },
 };
 
 /** Entry point: dispatches to a command and maps errors to exit codes (2 = usage/config). */

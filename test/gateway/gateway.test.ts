@@ -58,7 +58,7 @@ describe("Gateway", () => {
       .filter((s) => s.entityId.endsWith("_emeter_delivery_tariff1"))
       .map((s) => s.value);
     expect(published.length).toBe(5);
-    published.forEach((v, i) => expect(v).toBeCloseTo(model[i] as number, 3));
+    for (const [i, v] of published.entries()) expect(v).toBeCloseTo(model[i] as number, 3);
     const info = h.gateway.info();
     expect(info.sources[0]).toMatchObject({ link: "ok", version: "5.0", encrypted: false });
     expect(info.counters.telegramsOk).toBe(5);

@@ -1,0 +1,218 @@
+import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { startGrpcServer } from "../api/grpc/index.ts";
+import {
+  type GatewayConfig,
+  loadConfig,
+  meterPolicy,
+  resolveNetwork,
+  type SourceConfig,
+} from "../config/index.ts";
+import { SERIAL_115200_8N1 } from "../dsmr/index.ts";
+import { Gateway, type GatewaySource, type GatewayView } from "../gateway/index.ts";
+import { createLogger, isP1Error, type Logger, type LogLevel } from "../shared/index.ts";
+import { FileSource, SerialSource, type Source, StreamSource, TcpSource } from "../transport/index.ts";
+import { UsageError } from "./common.ts";
+import { SimulatorSource } from "./simulator-source.ts";
+
+export const SERVE_HELP = `Usage: p1-gateway serve [options]
+
+Reads a meter and serves its values over gRPC (and, soon, the ESPHome native API for Home Assistant).
+With no source configured it runs the embedded simulator (DSMR 5.0) on 127.0.0.1.
+
+Source (one; a config file can list several):
+  --serial PATH          P1 cable: /dev/ttyUSB0, /dev/serial/by-id/…, /dev/p1
+  --tcp HOST:PORT        ser2net or a Wi-Fi P1 dongle
+  --file FILE|-          replay a capture (or stdin)
+  --simulate V           the embedded simulator, version V (see 'p1-gateway simulate --list-versions')
+
+Options:
+  --config FILE          YAML configuration (keys in the README); flags override it
+  --decryption-key HEX   AES-128 key of an encrypted meter (Smarty), 32 hex digits
+  --received-timeout S   seconds without a valid telegram before values go unavailable (default 120)
+  --name NAME            device name shown to clients
+  --host ADDR            bind address (default 127.0.0.1 for the simulator, else all interfaces)
+  --grpc-port N          gRPC port (default 50051; 0 = any free port)
+  --api-port N           ESPHome native API port (default 6053)
+  --api-encryption-key K native API Noise key, base64 of 32 bytes
+  --mdns, --no-mdns      announce on the network (default: on for real meters, off for the simulator)
+  --status-interval S    print a status line every S seconds (default 10; 0 = never)
+  --log-level L          debug, info, warn or error (default info)
+  -h, --help             show this help
+
+Stops cleanly on Ctrl-C (SIGINT) or SIGTERM. Exit status: 0 stopped, 2 usage or configuration error.`;
+
+const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version?: unknown;
+  };
+  return typeof pkg.version === "string" ? pkg.version : "0.0.0";
+}
+
+/** Builds the byte source a configured source describes. */
+function createSource(config: SourceConfig, log: Logger): Source {
+  switch (config.kind) {
+    case "serial": {
+      // Settings detection arrives with the hardened serial source; until then "auto" is DSMR 4+'s line.
+      const settings = config.serial === "auto" ? SERIAL_115200_8N1 : config.serial;
+      if (config.serial === "auto") log.info(`${config.id}: baud auto: reading at 115200 8N1`);
+      return new SerialSource({ path: config.path, settings });
+    }
+    case "tcp":
+      return new TcpSource({ host: config.host, port: config.port });
+    case "file":
+      return config.path === "-"
+        ? new StreamSource(process.stdin, "stdin")
+        : new FileSource({ path: config.path });
+    case "simulator":
+      return new SimulatorSource({
+        version: config.version,
+        seed: 1, // a fixed seed keeps the simulated meter's equipment ids, and so entity ids, across restarts
+        ...(config.decryptionKey ? { key: config.decryptionKey } : {}),
+        ...(config.authenticationKey ? { aad: config.authenticationKey } : {}),
+      });
+  }
+}
+
+/** One line a person can read at a glance: link, version, counts and the headline values. */
+function statusLine(view: GatewayView): string {
+  const info = view.info();
+  const states = new Map(view.states().map((s) => [s.entityId, s]));
+  return info.sources
+    .map((s) => {
+      const dropped = Object.values(s.counters.telegramsDropped).reduce((a, b) => a + (b ?? 0), 0);
+      // One headline value per class: the power drawn now, an energy register, the gas total.
+      const headline = (["power", "energy", "gas"] as const).flatMap((deviceClass) => {
+        const e = view
+          .entities()
+          .find((x) => x.sourceId === s.id && x.deviceClass === deviceClass && !x.diagnostic);
+        const v = e && states.get(e.id)?.value;
+        return e && typeof v === "number" ? [`${e.name.toLowerCase()} ${v} ${e.unit ?? ""}`.trim()] : [];
+      });
+      return [
+        `${s.id}: ${s.link}`,
+        s.version ? `DSMR ${s.version}` : null,
+        `${s.counters.telegramsOk} telegrams, ${dropped} dropped`,
+        ...headline,
+      ]
+        .filter((x) => x !== null)
+        .join(" · ");
+    })
+    .join("\n");
+}
+
+/** `p1-gateway serve`: runs the gateway until SIGINT/SIGTERM. */
+export async function runServe(argv: readonly string[], out: (line: string) => void): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      config: { type: "string" },
+      serial: { type: "string" },
+      tcp: { type: "string" },
+      file: { type: "string" },
+      simulate: { type: "string" },
+      "decryption-key": { type: "string" },
+      "received-timeout": { type: "string" },
+      name: { type: "string" },
+      host: { type: "string" },
+      "grpc-port": { type: "string" },
+      "api-port": { type: "string" },
+      "api-encryption-key": { type: "string" },
+      mdns: { type: "boolean" },
+      "no-mdns": { type: "boolean" },
+      "status-interval": { type: "string" },
+      "log-level": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    out(SERVE_HELP);
+    return 0;
+  }
+  const sourceFlags = [values.serial, values.tcp, values.file, values.simulate].filter(
+    (v) => v !== undefined,
+  );
+  if (sourceFlags.length > 1) throw new UsageError("choose one of --serial, --tcp, --file and --simulate");
+  if (values.mdns && values["no-mdns"]) throw new UsageError("--mdns and --no-mdns contradict each other");
+  const level = (values["log-level"] ?? "info") as LogLevel;
+  if (!LOG_LEVELS.includes(level))
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}`);
+  const statusS = Number(values["status-interval"] ?? 10);
+  if (!Number.isFinite(statusS) || statusS < 0)
+    throw new UsageError("--status-interval must be a number of seconds, 0 or more");
+
+  let config: GatewayConfig;
+  try {
+    config = loadConfig(values.config, {
+      ...(values.serial !== undefined ? { serialPort: values.serial } : {}),
+      ...(values.tcp !== undefined ? { tcp: values.tcp } : {}),
+      ...(values.file !== undefined ? { file: values.file } : {}),
+      ...(values.simulate !== undefined ? { simulate: values.simulate } : {}),
+      ...(values["decryption-key"] !== undefined ? { decryptionKey: values["decryption-key"] } : {}),
+      ...(values["received-timeout"] !== undefined ? { receivedTimeout: values["received-timeout"] } : {}),
+      ...(values.name !== undefined ? { name: values.name } : {}),
+      ...(values.host !== undefined ? { host: values.host } : {}),
+      ...(values["grpc-port"] !== undefined ? { grpcPort: values["grpc-port"] } : {}),
+      ...(values["api-port"] !== undefined ? { apiPort: values["api-port"] } : {}),
+      ...(values["api-encryption-key"] !== undefined
+        ? { apiEncryptionKey: values["api-encryption-key"] }
+        : {}),
+      ...(values.mdns ? { mdns: true } : values["no-mdns"] ? { mdns: false } : {}),
+    });
+  } catch (e) {
+    if (isP1Error(e, "CONFIG_INVALID")) throw new UsageError(e.message);
+    throw e;
+  }
+
+  const log = createLogger("p1", { sink: (line) => process.stderr.write(`${line}\n`), level });
+  const simulatedOnly = config.sources.every((s) => s.kind === "simulator");
+  // A simulated meter must not show up in a real Home Assistant by surprise: loopback unless asked.
+  const { host } = resolveNetwork(config);
+  const sources: GatewaySource[] = config.sources.map((s) => ({
+    id: s.id,
+    source: createSource(s, log),
+    decoder: {
+      ...(s.decryptionKey ? { decryptionKey: s.decryptionKey } : {}),
+      ...(s.authenticationKey ? { authenticationKey: s.authenticationKey } : {}),
+    },
+    receivedTimeoutS: s.receivedTimeoutS,
+    policyFor: (meter) => meterPolicy(s, meter.type, meter.channel),
+  }));
+  const version = packageVersion();
+  const gateway = new Gateway({ name: config.name, version, sources, logger: log });
+
+  let grpc: Awaited<ReturnType<typeof startGrpcServer>>;
+  try {
+    grpc = await startGrpcServer(gateway, { host, port: config.grpcPort, logger: log.child("grpc") });
+  } catch (e) {
+    throw new UsageError(`cannot serve gRPC on ${host}:${config.grpcPort}: ${(e as Error).message}`);
+  }
+  gateway.start();
+
+  const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  out(
+    `p1-gateway ${version}: ${config.sources.map((s) => sources.find((x) => x.id === s.id)?.source.description).join(", ")}`,
+  );
+  out(
+    `gRPC        ${grpc.address}   (try: grpcurl -plaintext ${shown}:${grpc.port} p1gateway.v1.Gateway/ListEntities)`,
+  );
+  out(`native API  not served yet (ESPHome-compatible API for Home Assistant: planned)`);
+  if (simulatedOnly) out("simulated meter: bound to loopback and not announced; Ctrl-C stops");
+
+  const status = statusS > 0 ? setInterval(() => out(statusLine(gateway)), statusS * 1000) : null;
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  const stopped = new AbortController();
+  const onSignal = () => stopped.abort();
+  for (const s of signals) process.once(s, onSignal);
+  await once(stopped.signal, "abort");
+  for (const s of signals) process.off(s, onSignal);
+  if (status) clearInterval(status);
+  log.info("stopping");
+  await gateway.stop();
+  await grpc.stop();
+  out(statusLine(gateway));
+  return 0;
+}

@@ -1,0 +1,162 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { BIN, ROOT, runCli } from "../helpers/cli.ts";
+import { Collector, GatewayTestClient } from "../helpers/grpc-client.ts";
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) c.kill("SIGKILL");
+});
+
+/** Starts `p1-gateway serve ARGS` and resolves with its gRPC address once it prints it. */
+async function startServe(
+  args: readonly string[],
+): Promise<{ child: ChildProcess; address: string; output: () => string }> {
+  const child = spawn(
+    process.execPath,
+    [BIN, "serve", "--grpc-port", "0", "--status-interval", "0", ...args],
+    {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  children.push(child);
+  let out = "";
+  let err = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    err += d.toString();
+  });
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`serve printed no gRPC address:\n${out}\n${err}`)),
+      15_000,
+    );
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /^gRPC\s+(\S+)/m.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1] as string);
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`serve exited (${code}):\n${out}\n${err}`)));
+  });
+  return { child, address, output: () => `${out}\n${err}` };
+}
+
+/** Python with grpcio, protoc and the gRPC Python plugin (Debian packages), or why not. */
+function pythonGrpc(): string | null {
+  try {
+    execFileSync("/usr/bin/python3", ["-c", "import grpc, google.protobuf"], { stdio: "ignore" });
+    execFileSync("protoc", ["--version"], { stdio: "ignore" });
+    execFileSync("sh", ["-c", "command -v grpc_python_plugin"], { stdio: "ignore" });
+    return null;
+  } catch {
+    return "python3-grpcio, protobuf-compiler and protobuf-compiler-grpc are not installed";
+  }
+}
+const pythonMissing = pythonGrpc();
+if (pythonMissing)
+  console.warn(`generated Python client test skipped: ${pythonMissing} (.ci/run installs them)`);
+
+describe("p1-gateway serve", () => {
+  it("with no source serves the embedded simulator on loopback; a gRPC client streams it; Ctrl-C stops cleanly", async () => {
+    const { child, address, output } = await startServe([]);
+    expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(output()).toContain("simulator:5.0");
+    const client = new GatewayTestClient(address);
+    try {
+      const states = new Collector(client.streamStates());
+      await states.until(
+        (items) => items.some((s) => s.entity_id.endsWith("_emeter_delivery_tariff1")),
+        15_000,
+      );
+      const entities = await client.listEntities();
+      expect(entities.length).toBeGreaterThan(20);
+      const info = await client.getInfo();
+      expect(info.sources[0]?.protocol_version).toBe("5.0");
+    } finally {
+      client.close();
+    }
+    const exited = once(child, "exit");
+    child.kill("SIGINT");
+    const [code] = await exited;
+    expect(code, output()).toBe(0);
+  });
+
+  it.skipIf(pythonMissing !== null)(
+    "a Python client generated from proto/ lists entities and streams states",
+    async () => {
+      const { address } = await startServe(["--simulate", "emucs"]);
+      const gen = mkdtempSync(join(tmpdir(), "p1-py-"));
+      try {
+        execFileSync("protoc", [
+          "-I",
+          join(ROOT, "proto"),
+          `--python_out=${gen}`,
+          `--grpc_python_out=${gen}`,
+          `--plugin=protoc-gen-grpc_python=${execFileSync("which", ["grpc_python_plugin"]).toString().trim()}`,
+          join(ROOT, "proto/p1gateway/v1/gateway.proto"),
+        ]);
+        const out = execFileSync("/usr/bin/python3", [join(ROOT, "proto/examples/client.py"), address, "5"], {
+          env: { ...process.env, PYTHONPATH: gen },
+          timeout: 30_000,
+        }).toString();
+        expect(out).toMatch(/^gateway p1-gateway /m);
+        expect(out).toMatch(
+          /^entity electricity_0_\S+_emeter_delivery_tariff1 unit=kWh device_class=energy$/m,
+        );
+        expect(out.match(/^state /gm)?.length).toBe(5);
+      } finally {
+        rmSync(gen, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it("configuration errors name the key and exit 2, without echoing keys", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "p1-cfg-"));
+    try {
+      const bad = join(dir, "p1.yaml");
+      writeFileSync(
+        bad,
+        "serialPort: /dev/ttyUSB0\ndecryptionKey: 0123456789abcdef0123\nrecievedTimeout: 10\n",
+      );
+      const r = await runCli(["serve", "--config", bad]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("decryptionKey");
+      expect(r.stderr).toContain("recievedTimeout");
+      expect(r.stderr).not.toContain("0123456789abcdef0123");
+      const missing = await runCli(["serve", "--config", join(dir, "nope.yaml")]);
+      expect(missing.code).toBe(2);
+      expect(existsSync(join(dir, "nope.yaml"))).toBe(false);
+      const both = await runCli(["serve", "--simulate", "5.0", "--tcp", "127.0.0.1:1"]);
+      expect(both.code).toBe(2);
+      const version = await runCli(["serve", "--simulate", "9.9"]);
+      expect(version.code).toBe(2);
+      expect(version.stderr).toContain("5.0");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("--help documents every option", async () => {
+    const r = await runCli(["serve", "--help"]);
+    expect(r.code).toBe(0);
+    for (const flag of [
+      "--config",
+      "--serial",
+      "--tcp",
+      "--file",
+      "--simulate",
+      "--host",
+      "--grpc-port",
+      "--api-port",
+      "--mdns",
+    ])
+      expect(r.stdout.toString()).toContain(flag);
+  });
+});
