@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { fileErrorReason } from "../shared/index.ts";
 
 /** Thrown for usage and configuration errors; `main` turns it into a message and exit code 2. */
 export class UsageError extends Error {
@@ -20,16 +21,7 @@ export function readInput(path: string | undefined): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === "ENOENT"
-        ? "no such file"
-        : code === "EACCES"
-          ? "permission denied"
-          : code === "EISDIR"
-            ? "is a directory"
-            : String(code);
-    throw new UsageError(`cannot read ${path}: ${why}`);
+    throw new UsageError(`cannot read ${path}: ${fileErrorReason(e)}`);
   }
 }
 

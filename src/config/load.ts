@@ -2,7 +2,7 @@ import { readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { isNode, LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
-import { P1Error } from "../shared/index.ts";
+import { fileErrorReason, P1Error } from "../shared/index.ts";
 import {
   CONFIG_SCHEMA,
   CONNECTION_KEYS,
@@ -363,16 +363,7 @@ function readYaml(path: string): { data: unknown; lineOf: NonNullable<ParseOptio
     text = readFileSync(path, "utf8");
   } catch (e) {
     if (e instanceof P1Error) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === "ENOENT"
-        ? "no such file"
-        : code === "EACCES"
-          ? "permission denied"
-          : code === "EISDIR"
-            ? "is a directory"
-            : String(code);
-    throw fileError(path, why);
+    throw fileError(path, fileErrorReason(e));
   }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
