@@ -95,7 +95,7 @@ function statusLine(view: GatewayView): string {
       return [
         `${s.id}: ${s.link}`,
         s.version ? `DSMR ${s.version}` : null,
-        `${s.counters.telegramsOk} telegrams, ${dropped} dropped`,
+        `${s.counters.telegramsOk} telegram${s.counters.telegramsOk === 1 ? "" : "s"}, ${dropped} dropped`,
         ...headline,
       ]
         .filter((x) => x !== null)
@@ -203,6 +203,8 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   if (simulatedOnly) out("simulated meter: bound to loopback and not announced; Ctrl-C stops");
 
   const status = statusS > 0 ? setInterval(() => out(statusLine(gateway)), statusS * 1000) : null;
+  // Show the meter as soon as its first telegram is in, rather than after the first interval.
+  if (statusS > 0) gateway.once("telegram", () => setImmediate(() => out(statusLine(gateway))));
   const signals = ["SIGINT", "SIGTERM"] as const;
   const stopped = new AbortController();
   const onSignal = () => stopped.abort();
