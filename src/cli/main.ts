@@ -1,5 +1,7 @@
 import { UsageError } from "./common.ts";
 import { PARSE_HELP, runParse } from "./parse.ts";
+import { PORTS_HELP, runPorts } from "./ports.ts";
+import { PROBE_HELP, runProbe } from "./probe.ts";
 import { runServe, SERVE_HELP } from "./serve.ts";
 import { runSimulate, SIMULATE_HELP } from "./simulate.ts";
 
@@ -11,6 +13,8 @@ Commands:
   parse [FILE|-]    parse telegrams from a file or stdin and print them as JSON lines
   simulate          write simulated meter telegrams to stdout, a file, TCP, a serial port or a pty
   serve             read a meter (or the embedded simulator) and serve its values over gRPC
+  ports             list serial ports, marking likely P1 cables
+  probe TARGET      read a serial port or HOST:PORT for a while and report what the meter sends
 
 Run 'p1-gateway <command> --help' for a command's options.`;
 
@@ -20,6 +24,8 @@ const COMMANDS: Readonly<Record<string, { run: Command; help: string }>> = {
   parse: { run: runParse, help: PARSE_HELP },
   simulate: { run: runSimulate, help: SIMULATE_HELP },
   serve: { run: runServe, help: SERVE_HELP },
+  ports: { run: runPorts, help: PORTS_HELP },
+  probe: { run: runProbe, help: PROBE_HELP },
 };
 
 /** Entry point: dispatches to a command and maps errors to exit codes (2 = usage/config). */

@@ -9,11 +9,12 @@ import {
   resolveNetwork,
   type SourceConfig,
 } from "../config/index.ts";
-import { SERIAL_115200_8N1 } from "../dsmr/index.ts";
+import { formatSerial, SERIAL_CANDIDATES } from "../dsmr/index.ts";
 import { Gateway, type GatewaySource, type GatewayView } from "../gateway/index.ts";
 import { createLogger, isP1Error, type Logger, type LogLevel } from "../shared/index.ts";
 import { FileSource, SerialSource, type Source, StreamSource, TcpSource } from "../transport/index.ts";
 import { UsageError } from "./common.ts";
+import { createTelegramJudge } from "./serial-judge.ts";
 import { SimulatorSource } from "./simulator-source.ts";
 
 export const SERVE_HELP = `Usage: p1-gateway serve [options]
@@ -43,6 +44,12 @@ Options:
 
 Stops cleanly on Ctrl-C (SIGINT) or SIGTERM. Exit status: 0 stopped, 2 usage or configuration error.`;
 
+/**
+ * A silent link is reopened after this long: 3 × the slowest interval (DSMR 2.x/3.0 write every 10 s), so a
+ * few lost telegrams never trigger it, yet a dongle that hangs without closing is noticed within a minute.
+ */
+const STALL_TIMEOUT_MS = 30_000;
+
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 
 function packageVersion(): string {
@@ -56,13 +63,25 @@ function packageVersion(): string {
 function createSource(config: SourceConfig, log: Logger): Source {
   switch (config.kind) {
     case "serial": {
-      // Settings detection arrives with the hardened serial source; until then "auto" is DSMR 4+'s line.
-      const settings = config.serial === "auto" ? SERIAL_115200_8N1 : config.serial;
-      if (config.serial === "auto") log.info(`${config.id}: baud auto: reading at 115200 8N1`);
-      return new SerialSource({ path: config.path, settings });
+      if (config.serial !== "auto")
+        return new SerialSource({
+          path: config.path,
+          settings: config.serial,
+          stallTimeoutMs: STALL_TIMEOUT_MS,
+        });
+      log.info(
+        `${config.id}: serial settings auto: trying ${SERIAL_CANDIDATES.map(formatSerial).join(", ")}`,
+      );
+      return new SerialSource({
+        path: config.path,
+        settings: "auto",
+        candidates: SERIAL_CANDIDATES,
+        createJudge: createTelegramJudge,
+        stallTimeoutMs: STALL_TIMEOUT_MS,
+      });
     }
     case "tcp":
-      return new TcpSource({ host: config.host, port: config.port });
+      return new TcpSource({ host: config.host, port: config.port, stallTimeoutMs: STALL_TIMEOUT_MS });
     case "file":
       return config.path === "-"
         ? new StreamSource(process.stdin, "stdin")

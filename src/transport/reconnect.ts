@@ -119,6 +119,17 @@ export interface LinkSink {
 export interface Link {
   /** Closes the handle and removes every listener it set; must not report `lost` afterwards. */
   close(): Promise<void>;
+  /** Called once the source reported the link up: replays bytes the link read while it was being opened. */
+  started?(): void;
+}
+
+/** Options every reconnecting source shares. */
+export interface ReconnectingOptions {
+  /**
+   * Close and reopen a link that delivered no byte for this long (a dongle or cable that went silent
+   * without an error); null (the default) never does.
+   */
+  readonly stallTimeoutMs?: number | null;
 }
 
 /**
@@ -146,11 +157,20 @@ export abstract class ReconnectingSource extends EventEmitter<SourceEvents> impl
   #everOpened = false;
   #reconnects = 0;
   #openFailures = 0;
+  readonly #stallTimeoutMs: number | null;
+  #stallTimer: Timer | undefined;
+  #lastDataAt = 0;
 
-  protected constructor(backoff: BackoffOptions = {}) {
+  protected constructor(backoff: BackoffOptions = {}, options: ReconnectingOptions = {}) {
     super();
     this.clock = backoff.clock ?? systemClock;
     this.#backoff = new Backoff(backoff);
+    const stall = options.stallTimeoutMs ?? null;
+    if (stall !== null && !(stall > 0))
+      throw new P1Error("CONFIG_INVALID", `stallTimeoutMs must be > 0, got ${stall}`, {
+        key: "stallTimeoutMs",
+      });
+    this.#stallTimeoutMs = stall;
   }
 
   /** Times the link came up again after it had been up once (after a loss or failed opens). */
@@ -181,6 +201,7 @@ export abstract class ReconnectingSource extends EventEmitter<SourceEvents> impl
     this.#running = false;
     this.#generation++;
     this.#backoff.cancel();
+    this.#clearStall();
     this.#abort?.abort();
     const link = this.#link;
     this.#link = undefined;
@@ -214,7 +235,10 @@ export abstract class ReconnectingSource extends EventEmitter<SourceEvents> impl
     let isLost = false;
     const sink: LinkSink = {
       data: (chunk) => {
-        if (current() && link !== undefined && !isLost) this.emit("data", chunk);
+        if (current() && link !== undefined && !isLost) {
+          this.#lastDataAt = this.clock.now();
+          this.emit("data", chunk);
+        }
       },
       lost: (error) => {
         if (!current() || isLost) return; // a link is lost once, however many ways it reports it
@@ -251,10 +275,45 @@ export abstract class ReconnectingSource extends EventEmitter<SourceEvents> impl
     this.#everOpened = true;
     this.#lastOpenError = undefined;
     this.#backoff.opened();
+    this.#lastDataAt = this.clock.now();
+    this.#armStall(link, this.#stallTimeoutMs);
     this.emit("open");
+    link.started?.();
+  }
+
+  /** Checks for silence after `ms`; a timer per window, not per chunk, keeps the data path cheap. */
+  #armStall(link: Link, ms: number | null): void {
+    if (ms === null || this.#stallTimeoutMs === null) return;
+    const limit = this.#stallTimeoutMs;
+    this.#stallTimer = this.clock.setTimeout(() => {
+      this.#stallTimer = undefined;
+      if (this.#link !== link) return;
+      const silentMs = this.clock.now() - this.#lastDataAt;
+      if (silentMs < limit) {
+        this.#armStall(link, limit - silentMs);
+        return;
+      }
+      const seconds = Math.round(limit / 100) / 10;
+      this.#lost(
+        link,
+        new P1Error("SOURCE_DISCONNECTED", `no data for ${seconds} s: reopening ${this.description}`, {
+          source: this.description,
+          stallTimeoutMs: limit,
+        }),
+      );
+    }, ms);
+  }
+
+  #clearStall(): void {
+    if (this.#stallTimer === undefined) return;
+    this.clock.clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
   }
 
   #lost(link: Link, error: P1Error): void {
+    // Already replaced (the watchdog closed it, then the handle reported its own close): report once.
+    if (this.#link !== link) return;
+    this.#clearStall();
     this.#link = undefined;
     // The handle closed itself; closing our side too removes the listeners, and stop() waits for it.
     this.#released = link.close();

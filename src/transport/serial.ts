@@ -1,6 +1,6 @@
 import { read } from "node:fs";
 import type { SerialPort } from "serialport";
-import { isP1Error, P1Error } from "../shared/index.ts";
+import { isP1Error, P1Error, type Timer } from "../shared/index.ts";
 import { type BackoffOptions, type Link, type LinkSink, ReconnectingSource } from "./reconnect.ts";
 
 /**
@@ -14,12 +14,37 @@ export interface SerialLineSettings {
   readonly stopBits: 1;
 }
 
+/** What a judge concluded from the bytes fed so far: a valid telegram, a broken one, or not enough yet. */
+export type SerialVerdict = "valid" | "invalid" | "unknown";
+
+/**
+ * Decides whether bytes read at some line settings are meter data. Transport does not know DSMR, so the
+ * caller supplies it (a CRC-checking decoder); a fresh one is made per attempt, so no state leaks between
+ * candidate settings.
+ */
+export interface SerialJudge {
+  /** Feeds one chunk; "valid" once it completed a telegram that checks out. */
+  feed(chunk: Buffer): SerialVerdict;
+}
+
+/** DSMR 2.x/3.0 write every 10 s: a 12 s window sees at least one whole telegram at any version. */
+export const DEFAULT_DETECT_WINDOW_MS = 12_000;
+
 /** Where and how to open a P1 serial port (a USB P1 cable, usually `/dev/ttyUSB0`). */
 export interface SerialSourceOptions {
   /** Device path; a stable `/dev/serial/by-id/…` link survives replugging into another USB socket. */
   readonly path: string;
-  readonly settings: SerialLineSettings;
+  /** Fixed line settings, or "auto": try `candidates` in turn until `createJudge`'s judge says "valid". */
+  readonly settings: SerialLineSettings | "auto";
+  /** Settings "auto" tries, in order (required with "auto"). */
+  readonly candidates?: readonly SerialLineSettings[];
+  /** Makes the judge of one attempt (required with "auto"). */
+  readonly createJudge?: () => SerialJudge;
+  /** How long one candidate may take to produce a valid telegram (default 12 s). */
+  readonly detectWindowMs?: number;
   readonly reconnect?: BackoffOptions;
+  /** Reopen after this long without a byte (null = never; see `ReconnectingOptions`). */
+  readonly stallTimeoutMs?: number | null;
 }
 
 /** What an open failure means for the user, by errno name. */
@@ -202,21 +227,53 @@ export class SerialSource extends ReconnectingSource {
   readonly description: string;
   /** The device path. */
   readonly path: string;
-  // Read on every open, so automatic baud detection can later switch settings between attempts.
-  #settings: SerialLineSettings;
+  readonly #fixed: SerialLineSettings | null;
+  readonly #candidates: readonly SerialLineSettings[];
+  readonly #createJudge: (() => SerialJudge) | null;
+  readonly #detectWindowMs: number;
+  #detected: SerialLineSettings | null = null;
+  #current: SerialLineSettings | null = null;
 
   constructor(options: SerialSourceOptions) {
-    super(options.reconnect);
+    super(options.reconnect, { stallTimeoutMs: options.stallTimeoutMs ?? null });
     if (options.path === "")
       throw new P1Error("CONFIG_INVALID", "serialPort must not be empty", { key: "serialPort" });
     this.path = options.path;
-    this.#settings = options.settings;
     this.description = `serial:${options.path}`;
+    this.#detectWindowMs = options.detectWindowMs ?? DEFAULT_DETECT_WINDOW_MS;
+    if (!(this.#detectWindowMs > 0))
+      throw new P1Error("CONFIG_INVALID", `detectWindowMs must be > 0, got ${this.#detectWindowMs}`, {
+        key: "serial.detectWindowMs",
+      });
+    if (options.settings === "auto") {
+      const candidates = options.candidates ?? [];
+      if (candidates.length === 0 || options.createJudge === undefined)
+        throw new P1Error("CONFIG_INVALID", "serial settings auto needs candidates and a judge", {
+          key: "serial",
+        });
+      this.#fixed = null;
+      this.#candidates = candidates;
+      this.#createJudge = options.createJudge;
+    } else {
+      this.#fixed = options.settings;
+      this.#candidates = [options.settings];
+      this.#createJudge = null;
+    }
   }
 
-  /** The line settings the next open uses. */
+  /** The line settings the next open uses first: the fixed ones, the detected ones, else the first candidate. */
   get settings(): SerialLineSettings {
-    return this.#settings;
+    return this.#fixed ?? this.#detected ?? (this.#candidates[0] as SerialLineSettings);
+  }
+
+  /** The settings the port is open (or being tried) with now; null while closed. */
+  get currentSettings(): SerialLineSettings | null {
+    return this.#current;
+  }
+
+  /** With "auto": the settings that gave a valid telegram (kept across reconnects); else null. */
+  get detectedSettings(): SerialLineSettings | null {
+    return this.#detected;
   }
 
   protected describeError(error: unknown): P1Error {
@@ -224,15 +281,49 @@ export class SerialSource extends ReconnectingSource {
   }
 
   protected async openLink(sink: LinkSink, signal: AbortSignal): Promise<Link> {
+    if (this.#createJudge === null) {
+      const link = await this.#openAt(this.settings, sink, signal, null);
+      // Without a judge every open is accepted; null cannot come back.
+      if (link === null) throw new P1Error("SOURCE_DISCONNECTED", `serial port ${this.path}: not accepted`);
+      return link;
+    }
+    const createJudge = this.#createJudge;
+    // The remembered winner first: after a replug the meter is the same, so detection is one window at most.
+    const order = this.#detected
+      ? [this.#detected, ...this.#candidates.filter((c) => c !== this.#detected)]
+      : this.#candidates;
+    for (const candidate of order) {
+      const link = await this.#openAt(candidate, sink, signal, createJudge);
+      if (link !== null) {
+        this.#detected = candidate;
+        return link;
+      }
+    }
+    this.#detected = null;
+    throw new P1Error(
+      "SOURCE_DISCONNECTED",
+      `no valid telegram at ${this.#candidates.map(formatLine).join(", ")}: check the cable / inverted signal`,
+      { source: this.description, path: this.path },
+    );
+  }
+
+  /**
+   * Opens the port at `settings`. With a judge, waits up to one window for a valid telegram and returns
+   * null (port closed) when none came; once accepted, the link keeps judging and reports itself lost when a
+   * whole window of bytes holds no valid telegram (garbage: the meter changed or the settings were wrong).
+   */
+  async #openAt(
+    settings: SerialLineSettings,
+    sink: LinkSink,
+    signal: AbortSignal,
+    createJudge: (() => SerialJudge) | null,
+  ): Promise<Link | null> {
     const { SerialPort } = await loadSerialPort();
     const path = this.path;
+    const clock = this.clock;
+    const windowMs = this.#detectWindowMs;
     // `binding` is not in serialport's option type, but its constructor takes it (it spreads our options last).
-    const options = {
-      path,
-      ...this.#settings,
-      autoOpen: false,
-      binding: hangupAwareBinding(SerialPort.binding),
-    };
+    const options = { path, ...settings, autoOpen: false, binding: hangupAwareBinding(SerialPort.binding) };
     const port = new SerialPort(options);
     let closing = false;
     let endCause: unknown;
@@ -248,10 +339,40 @@ export class SerialSource extends ReconnectingSource {
       await closePort(port);
       throw new P1Error("SOURCE_DISCONNECTED", `serial port ${path}: stopped while opening`);
     }
-    const onData = (chunk: Buffer) => sink.data(chunk);
+    this.#current = settings;
+
+    let judge = createJudge?.() ?? null;
+    let accepted = judge === null;
+    let validInWindow = false;
+    let bytesInWindow = 0;
+    // Bytes read while judging are replayed once the link is reported up, so the first telegram is kept.
+    // Cap: one window of DSMR 5 output (~2 KB/s) is far below this; beyond it the oldest bytes go.
+    const MAX_HELD_BYTES = 256 * 1024;
+    let held: Buffer[] = [];
+    let heldBytes = 0;
+    let decide: ((ok: boolean) => void) | undefined;
+    let lostCause: unknown;
+    let lost = false;
+
+    const onData = (chunk: Buffer) => {
+      bytesInWindow += chunk.length;
+      if (judge && judge.feed(chunk) === "valid") validInWindow = true;
+      if (accepted) {
+        sink.data(chunk);
+        return;
+      }
+      held.push(chunk);
+      heldBytes += chunk.length;
+      while (heldBytes > MAX_HELD_BYTES && held.length > 1) heldBytes -= (held.shift() as Buffer).length;
+      if (validInWindow) decide?.(true);
+    };
     // serialport closes the port itself on a read error (ENXIO, EIO, EBADF after unplug): `error` says why.
     const onClose = (error: Error | null) => {
-      if (!closing) sink.lost(lostError(path, error ?? endCause));
+      if (closing) return;
+      lost = true;
+      lostCause = error ?? endCause;
+      if (accepted) sink.lost(lostError(path, lostCause));
+      else decide?.(false);
     };
     // A binding that returns 0 bytes ends the stream while the port stays open: close it, so the loss is reported.
     const onEnd = () => {
@@ -261,15 +382,82 @@ export class SerialSource extends ReconnectingSource {
     port.on("data", onData);
     port.once("close", onClose);
     port.once("end", onEnd);
+
+    let timer: Timer | undefined;
+    const release = async () => {
+      closing = true;
+      if (timer !== undefined) clock.clearTimeout(timer);
+      timer = undefined;
+      await closePort(port);
+      port.off("data", onData);
+      port.off("close", onClose);
+      port.off("end", onEnd);
+      if (this.#current === settings) this.#current = null;
+      // onError stays: the discarded port must never throw an unhandled 'error'.
+    };
+
+    if (!accepted) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const onAbort = () => resolve(false);
+        decide = (v) => {
+          signal.removeEventListener("abort", onAbort);
+          if (timer !== undefined) clock.clearTimeout(timer);
+          timer = undefined;
+          decide = undefined;
+          resolve(v);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        timer = clock.setTimeout(() => decide?.(false), windowMs);
+        if (validInWindow) decide(true);
+      });
+      if (!ok || signal.aborted) {
+        await release();
+        if (signal.aborted)
+          throw new P1Error("SOURCE_DISCONNECTED", `serial port ${path}: stopped while detecting`);
+        // Unplugged while judging: that is an open failure, not a wrong candidate.
+        if (lost) throw lostError(path, lostCause);
+        return null;
+      }
+      accepted = true;
+      judge = createJudge?.() ?? null;
+      validInWindow = false;
+      bytesInWindow = 0;
+      // Keep judging: a whole window of bytes without one valid telegram means the settings no longer fit.
+      const watch = () => {
+        timer = clock.setTimeout(() => {
+          timer = undefined;
+          if (bytesInWindow > 0 && !validInWindow) {
+            this.#detected = null;
+            sink.lost(
+              new P1Error(
+                "SOURCE_DISCONNECTED",
+                `no valid telegram for ${windowMs / 1000} s at ${formatLine(settings)} while bytes arrive: detecting the serial settings again`,
+                { source: this.description, path },
+              ),
+            );
+            return;
+          }
+          validInWindow = false;
+          bytesInWindow = 0;
+          watch();
+        }, windowMs);
+      };
+      watch();
+    }
+
     return {
-      async close() {
-        closing = true;
-        await closePort(port);
-        port.off("data", onData);
-        port.off("close", onClose);
-        port.off("end", onEnd);
-        // onError stays: the discarded port must never throw an unhandled 'error'.
+      close: release,
+      started() {
+        const replay = held;
+        held = [];
+        heldBytes = 0;
+        for (const chunk of replay) sink.data(chunk);
       },
     };
   }
+}
+
+/** `115200 8N1` style label (dsmr's formatSerial, which transport may not import). */
+function formatLine(s: SerialLineSettings): string {
+  return `${s.baudRate} ${s.dataBits}${s.parity === "none" ? "N" : "E"}${s.stopBits}`;
 }

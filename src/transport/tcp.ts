@@ -9,6 +9,8 @@ export interface TcpSourceOptions {
   /** Give up a connect attempt after this long (default 10 s; then the backoff retries). */
   readonly connectTimeoutMs?: number;
   readonly reconnect?: BackoffOptions;
+  /** Reopen after this long without a byte (null = never; see `ReconnectingOptions`). */
+  readonly stallTimeoutMs?: number | null;
 }
 
 /** Default connect timeout: a dongle on the LAN answers in milliseconds; 10 s covers a slow Wi-Fi join. */
@@ -73,7 +75,7 @@ export class TcpSource extends ReconnectingSource {
   readonly connectTimeoutMs: number;
 
   constructor(options: TcpSourceOptions) {
-    super(options.reconnect);
+    super(options.reconnect, { stallTimeoutMs: options.stallTimeoutMs ?? null });
     const { host, port } = options;
     const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     if (host === "") throw new P1Error("CONFIG_INVALID", "tcp host must not be empty", { key: "tcp.host" });

@@ -83,6 +83,24 @@ describe("TcpSource on loopback", { timeout: TEST_TIMEOUT_MS }, () => {
     expect(server.sockets).toHaveLength(1);
   });
 
+  it("a connection that stays silent is closed by the stall watchdog and reconnected", async () => {
+    const server = await startServer();
+    let accepted = server.nextConnection();
+    const { source, log } = tcpSource({ port: server.port, stallTimeoutMs: 100 });
+    source.start();
+    await accepted;
+    await log.waitFor("open");
+    accepted = server.nextConnection();
+    // The dongle hangs without closing: only the watchdog notices.
+    await log.waitFor("close");
+    expect(isP1Error(log.closes[0], "SOURCE_DISCONNECTED")).toBe(true);
+    expect(log.closes[0]?.message).toBe(`no data for 0.1 s: reopening tcp:${HOST}:${server.port}`);
+    const second = await accepted;
+    await log.waitFor("open", 2);
+    second.write("after");
+    await log.waitForBytes("after");
+  });
+
   it("the server closing the connection gives close, then a reconnect and the new bytes", async () => {
     const server = await startServer();
     const { source, log, clock } = tcpSource({ port: server.port });
