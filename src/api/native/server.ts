@@ -1,0 +1,248 @@
+import { createServer, type Socket } from "node:net";
+import type { EntityState, GatewayView, LinkState } from "../../gateway/types.ts";
+import { type Logger, P1Error, silentLogger } from "../../shared/index.ts";
+import { type ConnectionContext, NativeConnection } from "./connection.ts";
+import { buildNativeEntities, entityStateMessage, linkStateMessage, type NativeEntity } from "./entities.ts";
+import { PlaintextCodec } from "./frame.ts";
+import { NOISE_PSK_BYTES, NoiseCodec } from "./noise.ts";
+
+/** ESPHome's default API port. */
+export const DEFAULT_NATIVE_API_PORT = 6053;
+/** Reported as esphome_version: Home Assistant runs firmware checks on it, a real version is safest (§2.2). */
+export const ESPHOME_VERSION = "2025.11.0";
+/** DeviceInfoResponse.manufacturer. */
+export const MANUFACTURER = "p1-gateway";
+/** DeviceInfoResponse.project_name, `author.project` by convention. */
+export const PROJECT_NAME = "p1-gateway.gateway";
+/** Firmware pings after 60 s without traffic and drops the client at 150 s (§4). */
+export const DEFAULT_KEEPALIVE_MS = 60_000;
+/** Ordered messages held back per client that does not read (states beyond it coalesce per key). */
+export const DEFAULT_MAX_QUEUE = 1_024;
+// Firmware limits (§2.2): hostname ≤ 31, server_info ≤ 32.
+const MAX_NAME = 31;
+const MAX_SERVER_INFO = 32;
+// Connections that do not close after a DisconnectRequest are destroyed after this on stop().
+const STOP_GRACE_MS = 2_000;
+
+/** Options of the native API server. */
+export interface NativeApiServerOptions {
+  readonly host: string;
+  /** TCP port; 0 picks a free one. */
+  readonly port: number;
+  /** Device hostname (HelloResponse.name, mDNS instance), ≤ 31 characters. */
+  readonly name: string;
+  readonly friendlyName?: string;
+  /** MAC as 12 hex digits, with or without separators; must equal the mDNS `mac` TXT record. */
+  readonly mac: string;
+  readonly model: string;
+  readonly projectVersion: string;
+  /** 32-byte Noise PSK; when set, only encrypted clients are accepted. */
+  readonly encryptionKey?: Buffer;
+  readonly logger?: Logger;
+  /** Keepalive (default 60 s): ping after this long idle, drop after 2.5×; also the hello timeout. */
+  readonly keepaliveMs?: number;
+  readonly maxQueuePerClient?: number;
+  /** Clock for GetTimeResponse and keepalive (default Date.now). */
+  readonly now?: () => number;
+}
+
+/** A running native API server. */
+export interface NativeApiServer {
+  /** The bound port (the real one when the options asked for 0). */
+  readonly port: number;
+  /** Connections open now. */
+  connections(): number;
+  /** Asks every client to disconnect, closes the listener and every socket; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** MAC as `AA:BB:CC:DD:EE:FF` (DeviceInfoResponse, §2.2); throws CONFIG_INVALID unless 12 hex digits. */
+export function formatMac(mac: string): string {
+  const hex = mac.replace(/[:\-.]/g, "");
+  if (!/^[0-9a-fA-F]{12}$/.test(hex)) {
+    throw new P1Error("CONFIG_INVALID", `mac must be 12 hex digits, got "${mac}"`, { key: "mac" });
+  }
+  return (hex.toUpperCase().match(/../g) as string[]).join(":");
+}
+
+function checkOptions(o: NativeApiServerOptions): void {
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65_535) {
+    throw new P1Error("CONFIG_INVALID", `native API port must be an integer 0-65535, got ${o.port}`, {
+      key: "port",
+    });
+  }
+  if (o.name.length === 0 || o.name.length > MAX_NAME) {
+    throw new P1Error("CONFIG_INVALID", `device name must be 1-${MAX_NAME} characters, got "${o.name}"`, {
+      key: "name",
+    });
+  }
+  if (o.encryptionKey !== undefined && o.encryptionKey.length !== NOISE_PSK_BYTES) {
+    throw new P1Error(
+      "CONFIG_INVALID",
+      `encryption key must be ${NOISE_PSK_BYTES} bytes, got ${o.encryptionKey.length}`,
+      { key: "encryptionKey" },
+    );
+  }
+}
+
+/** The device's entity table, rebuilt lazily after 'entities' events and new sources. */
+class Catalog {
+  #entities: NativeEntity[] | null = null;
+  #byEntity = new Map<string, NativeEntity>();
+  #bySource = new Map<string, NativeEntity>();
+  readonly #view: GatewayView;
+
+  constructor(view: GatewayView) {
+    this.#view = view;
+  }
+
+  all(): readonly NativeEntity[] {
+    if (this.#entities === null) {
+      const list = buildNativeEntities(this.#view.entities(), this.#view.info().sources);
+      this.#entities = list;
+      this.#byEntity = new Map();
+      this.#bySource = new Map();
+      for (const e of list) {
+        if (e.source.kind === "entity") this.#byEntity.set(e.source.entity.id, e);
+        else this.#bySource.set(e.source.sourceId, e);
+      }
+    }
+    return this.#entities;
+  }
+
+  byEntity(id: string): NativeEntity | undefined {
+    this.all();
+    return this.#byEntity.get(id);
+  }
+
+  bySource(id: string): NativeEntity | undefined {
+    this.all();
+    return this.#bySource.get(id);
+  }
+
+  /** Rebuilds; true when the set of keys changed. */
+  refresh(): boolean {
+    const before = (this.#entities ?? []).map((e) => e.key).join(",");
+    this.#entities = null;
+    return (
+      this.all()
+        .map((e) => e.key)
+        .join(",") !== before
+    );
+  }
+}
+
+/**
+ * Serves `view` as an ESPHome device over the native API (docs/esphome-native-api.md): plaintext,
+ * or Noise-encrypted when `encryptionKey` is set. Resolves once the port is bound.
+ */
+export async function startNativeApiServer(
+  view: GatewayView,
+  options: NativeApiServerOptions,
+): Promise<NativeApiServer> {
+  checkOptions(options);
+  const logger = options.logger ?? silentLogger;
+  const mac = formatMac(options.mac);
+  const now = options.now ?? Date.now;
+  const catalog = new Catalog(view);
+  const links = new Map<string, LinkState>(view.info().sources.map((s) => [s.id, s.link]));
+  const connections = new Set<NativeConnection>();
+  const psk = options.encryptionKey === undefined ? null : Buffer.from(options.encryptionKey);
+
+  const ctx: ConnectionContext = {
+    view,
+    logger,
+    entities: () => catalog.all(),
+    linkOf: (id) => links.get(id),
+    hello: {
+      serverInfo: `p1-gateway ${options.projectVersion}`.slice(0, MAX_SERVER_INFO),
+      name: options.name,
+    },
+    deviceInfo: {
+      name: options.name,
+      // HA names the device after friendly_name (and logs a hint when it is empty).
+      friendly_name: options.friendlyName ?? options.name,
+      mac_address: mac,
+      esphome_version: ESPHOME_VERSION,
+      model: options.model,
+      manufacturer: MANUFACTURER,
+      project_name: PROJECT_NAME,
+      project_version: options.projectVersion,
+      // The flag tells Home Assistant it may push a new key (messages 124/125), which is not implemented:
+      // with a configured key HA already holds it, so nothing is lost by saying false.
+      api_encryption_supported: false,
+    },
+    keepaliveMs: options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
+    maxQueue: options.maxQueuePerClient ?? DEFAULT_MAX_QUEUE,
+    now,
+    onClose: (c) => connections.delete(c),
+  };
+
+  const entitiesChanged = (reason: string): void => {
+    if (!catalog.refresh()) return;
+    // ESPHome has no "entity added" message: clients that listed the old set reconnect and list again.
+    for (const c of connections) if (c.listedKeys !== null) c.requestDisconnect(reason);
+  };
+  const onEntities = (): void => entitiesChanged("entities changed");
+  const onState = (s: EntityState): void => {
+    const e = catalog.byEntity(s.entityId);
+    if (e === undefined) return;
+    const m = entityStateMessage(e, s);
+    for (const c of connections) c.sendState(m);
+  };
+  const onLink = (sourceId: string, state: LinkState): void => {
+    links.set(sourceId, state);
+    let e = catalog.bySource(sourceId);
+    if (e === undefined) {
+      entitiesChanged(`new source ${sourceId}`);
+      e = catalog.bySource(sourceId);
+      if (e === undefined) return;
+    }
+    const m = linkStateMessage(e.key, state);
+    for (const c of connections) c.sendState(m);
+  };
+
+  const onConnection = (socket: Socket): void => {
+    const identity = { name: options.name, mac };
+    const codec = psk === null ? new PlaintextCodec() : new NoiseCodec(psk, identity);
+    connections.add(new NativeConnection(socket, codec, ctx));
+  };
+  const server = createServer(onConnection);
+  const port = await new Promise<number>((resolve, reject) => {
+    const onError = (e: Error): void =>
+      reject(
+        new Error(`native API cannot listen on ${options.host}:${options.port}: ${e.message}`, { cause: e }),
+      );
+    server.once("error", onError);
+    server.listen(options.port, options.host, () => {
+      server.off("error", onError);
+      const address = server.address();
+      resolve(typeof address === "object" && address !== null ? address.port : options.port);
+    });
+  });
+  server.on("error", (e) => logger.error(`native API listener: ${e.message}`));
+  view.on("entities", onEntities);
+  view.on("state", onState);
+  view.on("link", onLink);
+  logger.info(`native API listening on ${options.host}:${port}${psk === null ? "" : " (Noise)"}`);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= new Promise<void>((resolve) => {
+      view.off("entities", onEntities);
+      view.off("state", onState);
+      view.off("link", onLink);
+      for (const c of connections) c.requestDisconnect("server stopping");
+      const timer = setTimeout(() => {
+        for (const c of [...connections]) c.close();
+      }, STOP_GRACE_MS);
+      server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return stopping;
+  };
+
+  return { port, connections: () => connections.size, stop };
+}
