@@ -1,7 +1,9 @@
+import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { startGrpcServer } from "../api/grpc/index.ts";
+import { type NativeApiServer, startNativeApiServer } from "../api/native/index.ts";
 import {
   type GatewayConfig,
   loadConfig,
@@ -19,7 +21,7 @@ import { SimulatorSource } from "./simulator-source.ts";
 
 export const SERVE_HELP = `Usage: p1-gateway serve [options]
 
-Reads a meter and serves its values over gRPC (and, soon, the ESPHome native API for Home Assistant).
+Reads a meter and serves its values over gRPC and the ESPHome native API (Home Assistant).
 With no source configured it runs the embedded simulator (DSMR 5.0) on 127.0.0.1.
 
 Source (one; a config file can list several):
@@ -94,6 +96,26 @@ function createSource(config: SourceConfig, log: Logger): Source {
         ...(config.authenticationKey ? { aad: config.authenticationKey } : {}),
       });
   }
+}
+
+/** An ESPHome-style host name (lower-case letters, digits, hyphens; at most 31 characters). */
+function hostName(name: string): string {
+  return (
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .slice(0, 31) || "p1-gateway"
+  );
+}
+
+/**
+ * A MAC-like device id Home Assistant keys the device by: locally administered (02:…), derived from the
+ * name and the sources, so it is the same on every start and differs between gateways.
+ */
+function stableMac(config: GatewayConfig): string {
+  const seed = [config.name, ...config.sources.map((s) => s.id)].join("\0");
+  return `02${createHash("sha256").update(seed).digest("hex").slice(0, 10)}`;
 }
 
 /** One line a person can read at a glance: link, version, counts and the headline values. */
@@ -209,6 +231,23 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   } catch (e) {
     throw new UsageError(`cannot serve gRPC on ${host}:${config.grpcPort}: ${(e as Error).message}`);
   }
+  let native: NativeApiServer;
+  try {
+    native = await startNativeApiServer(gateway, {
+      host,
+      port: config.apiPort,
+      name: hostName(config.name),
+      friendlyName: config.name,
+      mac: stableMac(config),
+      model: "P1 smart meter",
+      projectVersion: version,
+      ...(config.apiEncryptionKey ? { encryptionKey: config.apiEncryptionKey } : {}),
+      logger: log.child("api"),
+    });
+  } catch (e) {
+    await grpc.stop();
+    throw new UsageError(`cannot serve the native API on ${host}:${config.apiPort}: ${(e as Error).message}`);
+  }
   gateway.start();
 
   const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
@@ -218,7 +257,9 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   out(
     `gRPC        ${grpc.address}   (try: grpcurl -plaintext ${shown}:${grpc.port} p1gateway.v1.Gateway/ListEntities)`,
   );
-  out(`native API  not served yet (ESPHome-compatible API for Home Assistant: planned)`);
+  out(
+    `native API  ${host}:${native.port}   (Home Assistant: add the ESPHome integration with host ${shown}, port ${native.port}${config.apiEncryptionKey ? ", and the encryption key" : ""})`,
+  );
   if (simulatedOnly) out("simulated meter: bound to loopback and not announced; Ctrl-C stops");
 
   const status = statusS > 0 ? setInterval(() => out(statusLine(gateway)), statusS * 1000) : null;
@@ -232,6 +273,7 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   for (const s of signals) process.off(s, onSignal);
   if (status) clearInterval(status);
   log.info("stopping");
+  await native.stop();
   await gateway.stop();
   await grpc.stop();
   out(statusLine(gateway));

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { eventually, ThirdPartyClient } from "../api/native/helpers.ts";
 import { BIN, ROOT, runCli } from "../helpers/cli.ts";
 import { Collector, GatewayTestClient } from "../helpers/grpc-client.ts";
 
@@ -15,10 +16,10 @@ afterEach(() => {
 /** Starts `p1-gateway serve ARGS` and resolves with its gRPC address once it prints it. */
 async function startServe(
   args: readonly string[],
-): Promise<{ child: ChildProcess; address: string; output: () => string }> {
+): Promise<{ child: ChildProcess; address: string; apiPort: number; output: () => string }> {
   const child = spawn(
     process.execPath,
-    [BIN, "serve", "--grpc-port", "0", "--status-interval", "0", ...args],
+    [BIN, "serve", "--grpc-port", "0", "--api-port", "0", "--status-interval", "0", ...args],
     {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"],
@@ -38,14 +39,15 @@ async function startServe(
     child.stdout?.on("data", (d: Buffer) => {
       out += d.toString();
       const m = /^gRPC\s+(\S+)/m.exec(out);
-      if (m) {
+      if (m && /^native API\s+\S+:\d+/m.test(out)) {
         clearTimeout(timer);
         resolve(m[1] as string);
       }
     });
     child.once("exit", (code) => reject(new Error(`serve exited (${code}):\n${out}\n${err}`)));
   });
-  return { child, address, output: () => `${out}\n${err}` };
+  const apiPort = Number(/^native API\s+\S+:(\d+)/m.exec(out)?.[1]);
+  return { child, address, apiPort, output: () => `${out}\n${err}` };
 }
 
 /** Python with grpcio, protoc and the gRPC Python plugin (Debian packages), or why not. */
@@ -86,6 +88,36 @@ describe("p1-gateway serve", () => {
     child.kill("SIGINT");
     const [code] = await exited;
     expect(code, output()).toBe(0);
+  });
+
+  it("serves Home Assistant's ESPHome native API: a third-party ESPHome client lists the meter and gets states", async () => {
+    const { address, apiPort, output } = await startServe([]);
+    expect(apiPort, output()).toBeGreaterThan(0);
+    // Connect once the meter's entities exist: a device's entity set is fixed per connection.
+    const grpcClient = new GatewayTestClient(address);
+    try {
+      const states = new Collector(grpcClient.streamStates());
+      await states.count(1, 15_000);
+    } finally {
+      grpcClient.close();
+    }
+    const esp = new ThirdPartyClient(apiPort);
+    try {
+      await eventually(() => esp.initialized, "client initialised", 15_000);
+      expect(esp.deviceInfo).toMatchObject({ manufacturer: "p1-gateway", friendlyName: "p1-gateway" });
+      const tariff = Object.values(esp.client.entities).find((e) =>
+        e.config.objectId.endsWith("_emeter_delivery_tariff1"),
+      );
+      expect(tariff?.config).toMatchObject({ unitOfMeasurement: "kWh", deviceClass: "energy" });
+      await eventually(
+        () => (esp.states.get(tariff?.config.key as number)?.length ?? 0) > 0,
+        "a tariff state",
+        15_000,
+      );
+      expect(esp.states.get(tariff?.config.key as number)?.at(-1)?.state).toBeGreaterThan(0);
+    } finally {
+      esp.close();
+    }
   });
 
   it.skipIf(pythonMissing !== null)(
