@@ -1,3 +1,6 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openVirtualPort, type VirtualPort } from "../../simulator/index.ts";
 import type { Clock, P1Error, Timer } from "../../src/shared/index.ts";
 import type { Source } from "../../src/transport/index.ts";
 
@@ -118,4 +121,25 @@ export class RecordingClock implements Clock {
     this.#pending.delete(timer);
     clearTimeout(timer);
   }
+}
+
+/**
+ * Per-file pty fixtures: `linkPath()` gives a fresh device path, `virtualPort(path)` opens a pty there and
+ * `cleanups` (run by the file's afterEach via `runCleanups`) closes everything a test opened.
+ */
+export function ptyFixtures(prefix: string) {
+  let seq = 0;
+  const cleanups: (() => Promise<void>)[] = [];
+  return {
+    cleanups,
+    linkPath: () => join(tmpdir(), `${prefix}-${process.pid}-${++seq}`),
+    async virtualPort(path: string): Promise<VirtualPort> {
+      const port = await openVirtualPort(path);
+      cleanups.push(() => port.close());
+      return port;
+    },
+    async runCleanups(): Promise<void> {
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    },
+  };
 }

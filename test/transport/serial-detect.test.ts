@@ -12,28 +12,15 @@ import {
   type SerialSourceOptions,
 } from "../../src/transport/index.ts";
 import { fixture } from "../helpers/fixtures.ts";
-import { EventLog, RecordingClock, TEST_TIMEOUT_MS } from "./helpers.ts";
+import { EventLog, ptyFixtures, RecordingClock, TEST_TIMEOUT_MS } from "./helpers.ts";
 
 const RECONNECT = { initialMs: 20, maxMs: 100 } as const;
 const CANDIDATES: readonly SerialLineSettings[] = [SERIAL_115200_8N1, SERIAL_9600_7E1, SERIAL_115200_7E1];
 /** Short real windows: a pty has no baud rate, so these tests check the logic, not the timing. */
 const WINDOW_MS = 150;
 
-let seq = 0;
-function linkPath(): string {
-  return join(tmpdir(), `p1-detect-test-${process.pid}-${++seq}`);
-}
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function virtualPort(path: string): Promise<VirtualPort> {
-  const port = await openVirtualPort(path);
-  cleanups.push(() => port.close());
-  return port;
-}
+const { cleanups, linkPath, virtualPort, runCleanups } = ptyFixtures("p1-detect-test");
+afterEach(runCleanups);
 
 function source(options: Omit<SerialSourceOptions, "reconnect">): { source: SerialSource; log: EventLog } {
   const s = new SerialSource({ ...options, reconnect: { ...RECONNECT, clock: new RecordingClock() } });

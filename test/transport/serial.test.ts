@@ -9,29 +9,14 @@ import { openVirtualPort, type VirtualPort } from "../../simulator/index.ts";
 import { isP1Error } from "../../src/shared/index.ts";
 import { describeSerialError, type SerialLineSettings, SerialSource } from "../../src/transport/index.ts";
 import { ROOT } from "../helpers/cli.ts";
-import { EventLog, RecordingClock, TEST_TIMEOUT_MS, within } from "./helpers.ts";
+import { EventLog, ptyFixtures, RecordingClock, TEST_TIMEOUT_MS, within } from "./helpers.ts";
 
 const LINE: SerialLineSettings = { baudRate: 115200, dataBits: 8, parity: "none", stopBits: 1 };
 // Short waits keep replug tests fast; the delays themselves are reconnect.test.ts's business.
 const RECONNECT = { initialMs: 20, maxMs: 100 } as const;
 
-let seq = 0;
-/** A fresh link path per test: tests never share a device. */
-function linkPath(): string {
-  return join(tmpdir(), `p1-serial-test-${process.pid}-${++seq}`);
-}
-
-// Everything a test opened, closed after it whatever happened.
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function virtualPort(path: string): Promise<VirtualPort> {
-  const port = await openVirtualPort(path);
-  cleanups.push(() => port.close());
-  return port;
-}
+const { cleanups, linkPath, virtualPort, runCleanups } = ptyFixtures("p1-serial-test");
+afterEach(runCleanups);
 
 function serialSource(path: string, clock = new RecordingClock()): { source: SerialSource; log: EventLog } {
   const source = new SerialSource({ path, settings: LINE, reconnect: { ...RECONNECT, clock } });
