@@ -1,7 +1,5 @@
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { openVirtualPort, type VirtualPort } from "../../simulator/index.ts";
+import type { VirtualPort } from "../../simulator/index.ts";
 import { createTelegramJudge } from "../../src/cli/serial-judge.ts";
 import { SERIAL_9600_7E1, SERIAL_115200_7E1, SERIAL_115200_8N1 } from "../../src/dsmr/index.ts";
 import { isP1Error } from "../../src/shared/index.ts";

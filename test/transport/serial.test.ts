@@ -1,11 +1,10 @@
 import { execFile } from "node:child_process";
 import { accessSync, chmodSync, constants } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { SerialPort } from "serialport";
 import { afterEach, describe, expect, it } from "vitest";
-import { openVirtualPort, type VirtualPort } from "../../simulator/index.ts";
+import { openVirtualPort } from "../../simulator/index.ts";
 import { isP1Error } from "../../src/shared/index.ts";
 import { describeSerialError, type SerialLineSettings, SerialSource } from "../../src/transport/index.ts";
 import { ROOT } from "../helpers/cli.ts";
