@@ -108,6 +108,29 @@ describe("gateway fed by the simulator, served over gRPC to a real grpc-js clien
     expect(Number(info.counters?.telegrams_ok)).toBeGreaterThan(2);
   });
 
+  it("200 streams opened and cancelled on a live gateway leave no listener and no client behind", async () => {
+    const { gateway, client } = await serve([
+      { id: "home", source: new SimulatorSource({ version: "5.0", seed: 3, intervalMs: 5 }) },
+    ]);
+    const baseline = { state: gateway.listenerCount("state"), telegram: gateway.listenerCount("telegram") };
+    const calls = Array.from({ length: 200 }, (_, i) =>
+      i % 2 === 0 ? client.streamStates() : client.streamTelegrams(),
+    );
+    await Promise.all(calls.map((c) => subscribed(c)));
+    expect(gateway.info().counters.clients).toBe(200);
+    for (const c of calls) {
+      c.on("error", () => {}); // CANCELLED
+      c.cancel();
+    }
+    const deadline = Date.now() + 10_000;
+    while (gateway.info().counters.clients > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(gateway.info().counters.clients).toBe(0);
+    expect(gateway.listenerCount("state")).toBe(baseline.state);
+    expect(gateway.listenerCount("telegram")).toBe(baseline.telegram);
+    expect(gateway.info().counters.telegramsOk).toBeGreaterThan(0);
+  });
+
   it("refresh rate throttles and averages; receivedTimeout turns states unavailable (manual clock)", async () => {
     const clock = new ManualClock();
     const stream = new Readable({ read() {} });
