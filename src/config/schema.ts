@@ -1,6 +1,8 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import {
+  METER_KIND_NAMES,
+  type MeterKind,
   SERIAL_9600_7E1,
   SERIAL_115200_8N1,
   type SerialSettings,
@@ -15,17 +17,10 @@ export type Aggregate = "last" | "mean" | "min" | "max";
 /** Every aggregate, in the order the docs list them. */
 export const AGGREGATES = ["last", "mean", "min", "max"] as const satisfies readonly Aggregate[];
 
-/** Meter types a `meters` entry can name; the same set as `MeterKind` in src/meters (a test checks). */
-export type MeterType = "electricity" | "gas" | "water" | "heat" | "cooling" | "generic";
+/** Meter types a `meters` entry can name: the meter kinds of the spec tables. */
+export type MeterType = MeterKind;
 /** Every meter type. */
-export const METER_TYPES = [
-  "electricity",
-  "gas",
-  "water",
-  "heat",
-  "cooling",
-  "generic",
-] as const satisfies readonly MeterType[];
+export const METER_TYPES: readonly MeterType[] = METER_KIND_NAMES;
 
 /** How often a meter's measurements are published and how a period is summarised. */
 export interface MeterPolicy {

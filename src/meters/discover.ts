@@ -1,7 +1,12 @@
-import { type CosemObject, MBUS_DEVICE_TYPES, MBUS_KIND_BY_UNIT, type Telegram } from "../dsmr/index.ts";
+import {
+  type CosemObject,
+  MBUS_DEVICE_TYPES,
+  MBUS_KIND_BY_UNIT,
+  type MeterKind,
+  type Telegram,
+} from "../dsmr/index.ts";
 
-/** Kinds of meter a telegram can describe. `generic` is a DSMR 3.0 M-Bus meter of unstated medium. */
-export type MeterKind = "electricity" | "gas" | "water" | "heat" | "cooling" | "generic";
+export type { MeterKind } from "../dsmr/index.ts";
 
 /** A meter found in a telegram: the main electricity meter (channel 0) or an M-Bus sub-meter (1-4). */
 export interface Meter {

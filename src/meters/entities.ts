@@ -2,12 +2,13 @@ import {
   type Codec,
   type CosemObject,
   type DeviceClass,
+  METER_KINDS,
   OBJECTS,
   type ObjectDef,
   type StateClass,
   type Telegram,
 } from "../dsmr/index.ts";
-import type { Meter, MeterKind } from "./discover.ts";
+import type { Meter } from "./discover.ts";
 
 /** Whether an entity's state is a number or a text. */
 export type ValueKind = "number" | "text";
@@ -24,16 +25,6 @@ const KIND_BY_CODEC = {
   timestamp: "text", // ISO 8601, device class `timestamp`
   failureLog: "text", // the latest failure: when it ended and how long it lasted
 } as const satisfies Readonly<Record<Codec, ValueKind>>;
-
-/** Per meter kind: its display name and the device class of its main reading (M-Bus `meter_value`). */
-export const METER_KINDS = {
-  electricity: { name: "Electricity", readingClass: "energy" },
-  gas: { name: "Gas", readingClass: "gas" },
-  water: { name: "Water", readingClass: "water" },
-  heat: { name: "Heat", readingClass: "energy" },
-  cooling: { name: "Cooling", readingClass: "energy" },
-  generic: { name: "M-Bus", readingClass: "volume" },
-} as const satisfies Readonly<Record<MeterKind, { name: string; readingClass: DeviceClass }>>;
 
 /** One value a meter exposes, as described by the spec tables (no source, no state). */
 export interface EntityDescription {

@@ -1,4 +1,5 @@
 export * from "./lookup.ts";
+export * from "./meters.ts";
 export * from "./objects.ts";
 export * from "./serial.ts";
 export * from "./types.ts";

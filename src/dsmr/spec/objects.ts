@@ -1,3 +1,4 @@
+import type { MeterKind } from "./meters.ts";
 import type { ObjectDef } from "./types.ts";
 
 // Presets for the recurring shapes; each object below states OBIS, channel name and human name.
@@ -658,10 +659,15 @@ export const MBUS_DEVICE_TYPES = {
   13: "heat", // combined heat / cooling
   21: "water", // hot water
   22: "water", // cold water
-} as const satisfies Readonly<Record<number, "electricity" | "gas" | "water" | "heat" | "cooling">>;
+} as const satisfies Readonly<Record<number, Exclude<MeterKind, "generic">>>;
 
 /** When 0-n:24.1.0 is absent or unknown, the reading's unit tells the medium (DSMR 3.0 generic meters). */
-export const MBUS_KIND_BY_UNIT = { m3: "gas", GJ: "heat", kWh: "electricity", MWh: "heat" } as const;
+export const MBUS_KIND_BY_UNIT = {
+  m3: "gas",
+  GJ: "heat",
+  kWh: "electricity",
+  MWh: "heat",
+} as const satisfies Readonly<Record<string, MeterKind>>;
 
 /**
  * Timestamps meters write for "no value": an M-Bus channel without a device (1970-01-01 / 700101010000W),
