@@ -195,6 +195,16 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
   }
 
   /** @inheritdoc */
+  entity(id: string): EntityInfo | undefined {
+    return this.#store.entity(id);
+  }
+
+  /** @inheritdoc */
+  state(id: string): EntityState | undefined {
+    return this.#store.state(id);
+  }
+
+  /** @inheritdoc */
   clientConnected(): void {
     this.#clients++;
   }

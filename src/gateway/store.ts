@@ -100,6 +100,16 @@ export class EntityStore {
     return out;
   }
 
+  /** One entity by id. */
+  entity(id: string): EntityInfo | undefined {
+    return this.#byId.get(id)?.info;
+  }
+
+  /** The last published state of one entity. */
+  state(id: string): EntityState | undefined {
+    return this.#byId.get(id)?.state ?? undefined;
+  }
+
   /** Meters of a source still in service (not swapped out). */
   meters(sourceId: string): MeterRef[] {
     return [...(this.#meters.get(sourceId)?.values() ?? [])].filter((m) => !m.retired).map((m) => m.ref);

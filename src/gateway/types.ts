@@ -122,6 +122,10 @@ export interface GatewayView extends EventEmitter<GatewayEvents> {
   entities(): readonly EntityInfo[];
   /** Latest published state per entity (only entities with a state). */
   states(): readonly EntityState[];
+  /** One entity by id, in constant time (adapters look one up per state). */
+  entity(id: string): EntityInfo | undefined;
+  /** The latest published state of one entity. */
+  state(id: string): EntityState | undefined;
   /** Adapters report their connected clients and coalesced states here, for the counters. */
   clientConnected(): void;
   clientDisconnected(): void;

@@ -58,6 +58,14 @@ export class MemoryView extends EventEmitter<GatewayEvents> implements GatewayVi
     return [...this.#states.values()];
   }
 
+  entity(id: string): EntityInfo | undefined {
+    return this.#entities.get(id);
+  }
+
+  state(id: string): EntityState | undefined {
+    return this.#states.get(id);
+  }
+
   clientConnected(): void {
     this.clients++;
     this.maxClients = Math.max(this.maxClients, this.clients);

@@ -3,7 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
-import type { EntityInfo, EntityState, GatewayView, TelegramEvent } from "../../gateway/types.ts";
+import type { EntityState, GatewayView, TelegramEvent } from "../../gateway/types.ts";
 import { type Logger, P1Error, silentLogger } from "../../shared/index.ts";
 import {
   type PbEntityState,
@@ -209,30 +209,6 @@ class Outbox<T> {
 
 // ---- Shared per-server state ----
 
-/**
- * Entity metadata by id, for filters and units. Rebuilt from view.entities() when an id is missing
- * or after an 'entities' event, so it follows discoveries and swaps without holding stale ids.
- */
-class EntityCatalog {
-  #byId: Map<string, EntityInfo> | null = null;
-  readonly #view: GatewayView;
-
-  constructor(view: GatewayView) {
-    this.#view = view;
-  }
-
-  get(id: string): EntityInfo | undefined {
-    const hit = this.#byId?.get(id);
-    if (hit !== undefined) return hit;
-    this.#byId = new Map(this.#view.entities().map((e) => [e.id, e]));
-    return this.#byId.get(id);
-  }
-
-  invalidate(): void {
-    this.#byId = null;
-  }
-}
-
 /** What the server needs of an open stream: its backlog size, and a way to end it on stop. */
 interface OpenStream {
   readonly queued: number;
@@ -241,7 +217,6 @@ interface OpenStream {
 
 interface ServerContext {
   readonly view: GatewayView;
-  readonly catalog: EntityCatalog;
   readonly maxQueue: number;
   readonly streams: Set<OpenStream>;
   /** One mapping per telegram, however many streams send it. */
@@ -389,10 +364,10 @@ interface StateFilter {
   readonly sourceIds: ReadonlySet<string> | null;
 }
 
-function matches(filter: StateFilter, entityId: string, catalog: EntityCatalog): boolean {
+function matches(filter: StateFilter, entityId: string, view: GatewayView): boolean {
   if (filter.entityIds !== null && !filter.entityIds.has(entityId)) return false;
   if (filter.meterIds === null && filter.sourceIds === null) return true;
-  const info = catalog.get(entityId);
+  const info = view.entity(entityId);
   if (info === undefined) return false;
   if (filter.meterIds !== null && !filter.meterIds.has(info.meter.id)) return false;
   return filter.sourceIds === null || filter.sourceIds.has(info.sourceId);
@@ -411,26 +386,18 @@ function streamStates(ctx: ServerContext, call: grpc.ServerWritableStream<unknow
     call.emit("error", toGrpcStatus(e));
     return;
   }
-  const { view, catalog } = ctx;
+  const { view } = ctx;
   const session = new StreamSession<EntityState>(
     call,
     ctx,
-    (s) => toEntityState(s, catalog.get(s.entityId)?.unit ?? null),
+    (s) => toEntityState(s, view.entity(s.entityId)?.unit ?? null),
     (s) => s.entityId,
   );
   const send = (s: EntityState): void => session.push(s);
   const onState = (s: EntityState): void => {
     try {
-      if (matches(filter, s.entityId, catalog)) send(s);
-    } catch (e) {
-      session.fail(e);
-    }
-  };
-  // The gateway announces entities before their first 'state' event (GatewayEvents), so a newly
-  // discovered meter only needs the catalog refreshed for the filters to see it.
-  const onEntities = (): void => {
-    try {
-      catalog.invalidate();
+      // The gateway announces entities before their first state, so a new meter's states match at once.
+      if (matches(filter, s.entityId, view)) send(s);
     } catch (e) {
       session.fail(e);
     }
@@ -439,14 +406,10 @@ function streamStates(ctx: ServerContext, call: grpc.ServerWritableStream<unknow
     // Snapshot and subscription in one synchronous step: no state can slip in between.
     for (const s of view.states()) {
       if (session.closed) break;
-      if (matches(filter, s.entityId, catalog)) send(s);
+      if (matches(filter, s.entityId, view)) send(s);
     }
     view.on("state", onState);
-    view.on("entities", onEntities);
-    return () => {
-      view.off("state", onState);
-      view.off("entities", onEntities);
-    };
+    return () => view.off("state", onState);
   });
 }
 
@@ -509,7 +472,6 @@ export async function startGrpcServer(view: GatewayView, options: GrpcServerOpti
   const pkg = loadGatewayPackage();
   const ctx: ServerContext = {
     view,
-    catalog: new EntityCatalog(view),
     maxQueue,
     streams: new Set(),
     telegrams: new WeakMap(),

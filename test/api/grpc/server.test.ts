@@ -355,8 +355,8 @@ describe("gRPC API: failures inside the gateway view", () => {
     closers.push(() => other.cancel());
     await Promise.all([subscribed(filtered), subscribed(other)]);
     const ended = streamError(filtered);
-    // An unknown entity makes the meter filter consult view.entities(), which now fails.
-    view.entities = () => {
+    // The meter filter looks the entity up in the view, which now fails.
+    view.entity = () => {
       throw new Error("boom at /src/gateway/store.ts:2");
     };
     expect(() => view.publishState(numberState("unknown_entity", 1))).not.toThrow();
@@ -482,7 +482,7 @@ describe("gRPC API: stream lifecycle", () => {
     await Promise.all(calls.map((call) => subscribed(call)));
     expect(view.clients).toBe(200);
     expect(view.listenerCount("state")).toBe(baseline.state + 150);
-    expect(view.listenerCount("entities")).toBe(baseline.entities + 150);
+    expect(view.listenerCount("entities")).toBe(baseline.entities); // lookups go through view.entity()
     expect(view.listenerCount("telegram")).toBe(baseline.telegram + 50);
 
     for (const call of calls) call.cancel();
