@@ -98,6 +98,11 @@ function createSource(config: SourceConfig, log: Logger): Source {
   }
 }
 
+/** Whether a bind address only accepts connections from this machine. */
+function isLoopback(host: string): boolean {
+  return host === "::1" || host === "localhost" || host.startsWith("127.");
+}
+
 /** An ESPHome-style host name (lower-case letters, digits, hyphens; at most 31 characters). */
 function hostName(name: string): string {
   return (
@@ -121,16 +126,14 @@ function stableMac(config: GatewayConfig): string {
 /** One line a person can read at a glance: link, version, counts and the headline values. */
 function statusLine(view: GatewayView): string {
   const info = view.info();
-  const states = new Map(view.states().map((s) => [s.entityId, s]));
+  const entities = view.entities();
   return info.sources
     .map((s) => {
       const dropped = Object.values(s.counters.telegramsDropped).reduce((a, b) => a + (b ?? 0), 0);
       // One headline value per class: the power drawn now, an energy register, the gas total.
       const headline = (["power", "energy", "gas"] as const).flatMap((deviceClass) => {
-        const e = view
-          .entities()
-          .find((x) => x.sourceId === s.id && x.deviceClass === deviceClass && !x.diagnostic);
-        const v = e && states.get(e.id)?.value;
+        const e = entities.find((x) => x.sourceId === s.id && x.deviceClass === deviceClass && !x.diagnostic);
+        const v = e && view.state(e.id)?.value;
         return e && typeof v === "number" ? [`${e.name.toLowerCase()} ${v} ${e.unit ?? ""}`.trim()] : [];
       });
       return [
@@ -173,10 +176,6 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
     out(SERVE_HELP);
     return 0;
   }
-  const sourceFlags = [values.serial, values.tcp, values.file, values.simulate].filter(
-    (v) => v !== undefined,
-  );
-  if (sourceFlags.length > 1) throw new UsageError("choose one of --serial, --tcp, --file and --simulate");
   if (values.mdns && values["no-mdns"]) throw new UsageError("--mdns and --no-mdns contradict each other");
   const level = (values["log-level"] ?? "info") as LogLevel;
   if (!LOG_LEVELS.includes(level))
@@ -187,21 +186,20 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
 
   let config: GatewayConfig;
   try {
+    // The config loader checks the flags too (one source only, ports, keys) and names the flag at fault.
     config = loadConfig(values.config, {
-      ...(values.serial !== undefined ? { serialPort: values.serial } : {}),
-      ...(values.tcp !== undefined ? { tcp: values.tcp } : {}),
-      ...(values.file !== undefined ? { file: values.file } : {}),
-      ...(values.simulate !== undefined ? { simulate: values.simulate } : {}),
-      ...(values["decryption-key"] !== undefined ? { decryptionKey: values["decryption-key"] } : {}),
-      ...(values["received-timeout"] !== undefined ? { receivedTimeout: values["received-timeout"] } : {}),
-      ...(values.name !== undefined ? { name: values.name } : {}),
-      ...(values.host !== undefined ? { host: values.host } : {}),
-      ...(values["grpc-port"] !== undefined ? { grpcPort: values["grpc-port"] } : {}),
-      ...(values["api-port"] !== undefined ? { apiPort: values["api-port"] } : {}),
-      ...(values["api-encryption-key"] !== undefined
-        ? { apiEncryptionKey: values["api-encryption-key"] }
-        : {}),
-      ...(values.mdns ? { mdns: true } : values["no-mdns"] ? { mdns: false } : {}),
+      serialPort: values.serial,
+      tcp: values.tcp,
+      file: values.file,
+      simulate: values.simulate,
+      decryptionKey: values["decryption-key"],
+      receivedTimeout: values["received-timeout"],
+      name: values.name,
+      host: values.host,
+      grpcPort: values["grpc-port"],
+      apiPort: values["api-port"],
+      apiEncryptionKey: values["api-encryption-key"],
+      mdns: values.mdns ? true : values["no-mdns"] ? false : undefined,
     });
   } catch (e) {
     if (isP1Error(e, "CONFIG_INVALID")) throw new UsageError(e.message);
@@ -209,9 +207,9 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   }
 
   const log = createLogger("p1", { sink: (line) => process.stderr.write(`${line}\n`), level });
-  const simulatedOnly = config.sources.every((s) => s.kind === "simulator");
   // A simulated meter must not show up in a real Home Assistant by surprise: loopback unless asked.
-  const { host } = resolveNetwork(config);
+  const { host, mdns } = resolveNetwork(config);
+  if (mdns) log.warn("mDNS announcement is not implemented yet: add the device in Home Assistant by address");
   const sources: GatewaySource[] = config.sources.map((s) => ({
     id: s.id,
     source: createSource(s, log),
@@ -251,16 +249,15 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   gateway.start();
 
   const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
-  out(
-    `p1-gateway ${version}: ${config.sources.map((s) => sources.find((x) => x.id === s.id)?.source.description).join(", ")}`,
-  );
+  out(`p1-gateway ${version}: ${sources.map((s) => s.source.description).join(", ")}`);
   out(
     `gRPC        ${grpc.address}   (try: grpcurl -plaintext ${shown}:${grpc.port} p1gateway.v1.Gateway/ListEntities)`,
   );
   out(
     `native API  ${host}:${native.port}   (Home Assistant: add the ESPHome integration with host ${shown}, port ${native.port}${config.apiEncryptionKey ? ", and the encryption key" : ""})`,
   );
-  if (simulatedOnly) out("simulated meter: bound to loopback and not announced; Ctrl-C stops");
+  if (isLoopback(host))
+    out(`bound to ${host}: only this machine can connect (--host 0.0.0.0 opens it); Ctrl-C stops`);
 
   const status = statusS > 0 ? setInterval(() => out(statusLine(gateway)), statusS * 1000) : null;
   // Show the meter as soon as its first telegram is in, rather than after the first interval.
