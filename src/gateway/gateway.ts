@@ -77,6 +77,7 @@ class SourceRuntime {
   opened = 0;
   timeoutTimer: Timer | null = null;
   flushTimer: Timer | null = null;
+  lastDataAtMs = 0;
   /** Removes the gateway's listeners from the source. */
   detach: () => void = () => {};
 
@@ -101,6 +102,7 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
   readonly #startedAtMs: number;
   #running = false;
   #clients = 0;
+  readonly #flushAfterMs: number;
   #coalesced = 0;
 
   constructor(options: GatewayOptions) {
@@ -111,6 +113,7 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
     this.#clock = options.clock ?? systemClock;
     this.#log = options.logger ?? silentLogger;
     this.#startedAtMs = this.#clock.now();
+    this.#flushAfterMs = options.flushAfterMs ?? DEFAULT_FLUSH_AFTER_MS;
     const ids = new Set<string>();
     this.#sources = options.sources.map((s) => {
       if (ids.has(s.id)) throw new Error(`duplicate source id ${s.id}`);
@@ -241,14 +244,21 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
 
   #onData(rt: SourceRuntime, chunk: Buffer): void {
     rt.counters.bytes += chunk.length;
+    rt.lastDataAtMs = this.#clock.now();
     this.#publishDecoded(rt, rt.decoder.push(chunk));
-    if (rt.flushTimer) this.#clock.clearTimeout(rt.flushTimer);
-    rt.flushTimer = rt.decoder.isPending
-      ? this.#clock.setTimeout(() => {
-          rt.flushTimer = null;
-          this.#publishDecoded(rt, rt.decoder.flush());
-        }, this.#options.flushAfterMs ?? DEFAULT_FLUSH_AFTER_MS)
-      : null;
+    // One timer per silence, not per chunk: a serial port delivers a telegram in many small chunks.
+    if (rt.decoder.isPending && !rt.flushTimer) this.#armFlush(rt, this.#flushAfterMs);
+  }
+
+  /** Gives up a partial frame once the source has been silent for flushAfterMs since its last byte. */
+  #armFlush(rt: SourceRuntime, ms: number): void {
+    rt.flushTimer = this.#clock.setTimeout(() => {
+      rt.flushTimer = null;
+      if (!rt.decoder.isPending) return;
+      const silentMs = this.#clock.now() - rt.lastDataAtMs;
+      if (silentMs < this.#flushAfterMs) this.#armFlush(rt, this.#flushAfterMs - silentMs);
+      else this.#publishDecoded(rt, rt.decoder.flush());
+    }, ms);
   }
 
   #onOpen(rt: SourceRuntime): void {

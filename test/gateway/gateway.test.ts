@@ -122,6 +122,19 @@ describe("Gateway", () => {
     await h.gateway.stop();
   });
 
+  it("silence is measured from the last byte, not the first: a slow trickle is not cut", async () => {
+    const h = await harness();
+    const [one] = dataOf({ version: "5.0", seed: 1, count: 1 });
+    h.push((one as Buffer).subarray(0, 100));
+    vi.advanceTimersByTime(4_000);
+    h.push((one as Buffer).subarray(100, 200));
+    vi.advanceTimersByTime(4_000);
+    expect(h.gateway.info().counters.telegramsDropped).toEqual({});
+    vi.advanceTimersByTime(1_000);
+    expect(h.gateway.info().counters.telegramsDropped).toEqual({ TRUNCATED: 1 });
+    await h.gateway.stop();
+  });
+
   it("Smarty: decrypts with the key, drops replayed frames as REPLAYED and wrong keys as DECRYPT_FAILED", async () => {
     const h = await harness({ key: KEY });
     const options: SimulatorOptions = {
