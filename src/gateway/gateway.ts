@@ -132,9 +132,12 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
       const onOpen = () => this.#onOpen(rt);
       const onClose = (error: Error | null) => this.#onClose(rt, error);
       const onEnd = () => this.#publishDecoded(rt, rt.decoder.flush());
+      const onWarning = (error: Error) => rt.log.warn(error.message);
       src.on("data", onData).on("open", onOpen).on("close", onClose).on("end", onEnd);
+      src.on("warning", onWarning);
       rt.detach = () => {
         src.off("data", onData).off("open", onOpen).off("close", onClose).off("end", onEnd);
+        src.off("warning", onWarning);
       };
       this.#armTimeout(rt);
       rt.log.info(`reading ${rt.config.source.description}`);

@@ -64,12 +64,15 @@ export class Backoff {
     return this.#timer !== undefined;
   }
 
-  /** Runs `retry` after the current delay (replacing any pending one) and grows the delay; returns the wait. */
-  schedule(retry: () => void): number {
+  /**
+   * Runs `retry` after the current delay, or after `capMs` when that is shorter (replacing any pending
+   * retry), and grows the delay; returns the wait.
+   */
+  schedule(retry: () => void, capMs?: number): number {
     this.cancel();
-    const ms = this.#nextMs;
+    const ms = capMs === undefined ? this.#nextMs : Math.min(this.#nextMs, capMs);
     this.#failures++;
-    this.#nextMs = Math.min(this.#maxMs, ms * this.#factor);
+    this.#nextMs = Math.min(this.#maxMs, this.#nextMs * this.#factor);
     this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
       retry();
@@ -225,6 +228,15 @@ export abstract class ReconnectingSource extends EventEmitter<SourceEvents> impl
   /** Turns an open failure into the error users see (actionable: what is wrong and what to do). */
   protected abstract describeError(error: unknown): P1Error;
 
+  /**
+   * The longest wait before the next attempt after `error` (an open failure or a lost link), or undefined
+   * for the plain backoff. A serial port that vanished is checked for every second: looking for a device
+   * is one cheap syscall, and a replugged cable must be read again at once, however long it was away.
+   */
+  protected retryCapMs(_error: P1Error): number | undefined {
+    return undefined;
+  }
+
   #connect(): void {
     const generation = ++this.#generation;
     const abort = new AbortController();
@@ -319,7 +331,7 @@ export abstract class ReconnectingSource extends EventEmitter<SourceEvents> impl
     this.#released = link.close();
     this.#backoff.closed();
     this.emit("close", error);
-    this.#retry();
+    this.#retry(error);
   }
 
   #failed(e: unknown): void {
@@ -330,10 +342,10 @@ export abstract class ReconnectingSource extends EventEmitter<SourceEvents> impl
       this.#lastOpenError = error.message;
       this.emit("close", error);
     }
-    this.#retry();
+    this.#retry(error);
   }
 
-  #retry(): void {
-    if (this.#running) this.#backoff.schedule(() => this.#connect());
+  #retry(error: P1Error): void {
+    if (this.#running) this.#backoff.schedule(() => this.#connect(), this.retryCapMs(error));
   }
 }

@@ -30,6 +30,30 @@ export interface SerialJudge {
 /** DSMR 2.x/3.0 write every 10 s: a 12 s window sees at least one whole telegram at any version. */
 export const DEFAULT_DETECT_WINDOW_MS = 12_000;
 
+/**
+ * A vanished device (unplugged cable, a by-id link not there yet) is looked for at least this often, whatever
+ * the backoff has grown to: a failed open is one cheap syscall, and a replugged cable is read again within
+ * this long of its return (udev makes the node and links within milliseconds of the USB enumeration).
+ */
+export const MISSING_DEVICE_RETRY_MS = 1_000;
+
+/** Which modem-control line drives the meter's Data Request (P1 pin 2) on adapters that wire one. */
+export type DataRequestLine = "rts" | "dtr" | "both" | "none";
+
+/**
+ * The line states each data-request choice asserts right after every open (TIOCMSET sets both lines, so
+ * each choice names both); "none" leaves the driver's state (Linux raises RTS and DTR on open anyway).
+ */
+export const DATA_REQUEST_LINES = {
+  rts: { rts: true, dtr: false },
+  dtr: { rts: false, dtr: true },
+  both: { rts: true, dtr: true },
+  none: null,
+} as const satisfies Readonly<Record<DataRequestLine, { rts: boolean; dtr: boolean } | null>>;
+
+/** Every data-request choice, for configuration checks. */
+export const DATA_REQUEST_CHOICES = Object.keys(DATA_REQUEST_LINES) as readonly DataRequestLine[];
+
 /** Where and how to open a P1 serial port (a USB P1 cable, usually `/dev/ttyUSB0`). */
 export interface SerialSourceOptions {
   /** Device path; a stable `/dev/serial/by-id/…` link survives replugging into another USB socket. */
@@ -45,6 +69,8 @@ export interface SerialSourceOptions {
   readonly reconnect?: BackoffOptions;
   /** Reopen after this long without a byte (null = never; see `ReconnectingOptions`). */
   readonly stallTimeoutMs?: number | null;
+  /** Raise RTS and/or DTR after each open, for adapters that feed Data Request from it (default "none"). */
+  readonly dataRequest?: DataRequestLine;
 }
 
 /** What an open failure means for the user, by errno name. */
@@ -119,8 +145,22 @@ function lostError(path: string, cause: unknown): P1Error {
   return new P1Error(
     "SOURCE_DISCONNECTED",
     `serial port ${path} disconnected (${detail}): was the cable unplugged?`,
-    { source: `serial:${path}`, path },
+    { source: `serial:${path}`, path, unplugged: true },
     cause === undefined ? undefined : { cause },
+  );
+}
+
+/** Errno names that mean the device is not there (now): retried every MISSING_DEVICE_RETRY_MS. */
+const MISSING_ERRNOS: ReadonlySet<string> = new Set(["ENOENT", "ENODEV", "ENXIO"]);
+
+/** The data-request line could not be raised: reading goes on (the adapter may power it by itself). */
+function dataRequestError(path: string, line: DataRequestLine, cause: unknown): P1Error {
+  return new P1Error(
+    "SOURCE_DISCONNECTED",
+    `cannot raise the data-request line (${line.toUpperCase()}) on ${path} (${messageOf(cause)}): ` +
+      "reading on without it; if no telegrams arrive, power P1 pin 2 from 5 V (see hardware/p1-port.md)",
+    { source: `serial:${path}`, path, dataRequest: line },
+    { cause },
   );
 }
 
@@ -231,6 +271,9 @@ export class SerialSource extends ReconnectingSource {
   readonly #candidates: readonly SerialLineSettings[];
   readonly #createJudge: (() => SerialJudge) | null;
   readonly #detectWindowMs: number;
+  readonly #dataRequest: DataRequestLine;
+  /** The data-request failure is reported once per source: every reopen would fail the same way. */
+  #dataRequestWarned = false;
   #detected: SerialLineSettings | null = null;
   #current: SerialLineSettings | null = null;
 
@@ -241,6 +284,13 @@ export class SerialSource extends ReconnectingSource {
     this.path = options.path;
     this.description = `serial:${options.path}`;
     this.#detectWindowMs = options.detectWindowMs ?? DEFAULT_DETECT_WINDOW_MS;
+    this.#dataRequest = options.dataRequest ?? "none";
+    if (!(this.#dataRequest in DATA_REQUEST_LINES))
+      throw new P1Error(
+        "CONFIG_INVALID",
+        `dataRequest must be one of ${DATA_REQUEST_CHOICES.join(", ")}, got ${String(this.#dataRequest)}`,
+        { key: "dataRequest" },
+      );
     if (!(this.#detectWindowMs > 0))
       throw new P1Error("CONFIG_INVALID", `detectWindowMs must be > 0, got ${this.#detectWindowMs}`, {
         key: "serial.detectWindowMs",
@@ -276,8 +326,30 @@ export class SerialSource extends ReconnectingSource {
     return this.#detected;
   }
 
+  /** The data-request line asserted after each open. */
+  get dataRequest(): DataRequestLine {
+    return this.#dataRequest;
+  }
+
   protected describeError(error: unknown): P1Error {
     return describeSerialError(error, this.path);
+  }
+
+  protected override retryCapMs(error: P1Error): number | undefined {
+    const { errno, unplugged } = error.context ?? {};
+    const missing = unplugged === true || (typeof errno === "string" && MISSING_ERRNOS.has(errno));
+    return missing ? MISSING_DEVICE_RETRY_MS : undefined;
+  }
+
+  /** Asserts the data-request line; a port that cannot (a pty, an adapter without the line) is read anyway. */
+  async #raiseDataRequest(port: SerialPort): Promise<void> {
+    const lines = DATA_REQUEST_LINES[this.#dataRequest];
+    if (lines === null) return;
+    const error = await new Promise<Error | null>((resolve) => port.set(lines, (e) => resolve(e ?? null)));
+    // A port closed under us (unplugged during the ioctl) is a loss, reported as such, not this warning.
+    if (error === null || this.#dataRequestWarned || !port.isOpen) return;
+    this.#dataRequestWarned = true;
+    this.emit("warning", dataRequestError(this.path, this.#dataRequest, error));
   }
 
   protected async openLink(sink: LinkSink, signal: AbortSignal): Promise<Link> {
@@ -333,8 +405,10 @@ export class SerialSource extends ReconnectingSource {
       if (!closing) void closePort(port);
     };
     port.on("error", onError);
-    // The native open cannot be cancelled: stop() waits for it, then the port is closed below.
+    // The native open cannot be cancelled: stop() waits for it, then the port is closed below. Opening by
+    // path every time follows a /dev/serial/by-id link anew: after a replug it may name another ttyUSBn.
     await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+    await this.#raiseDataRequest(port);
     if (signal.aborted) {
       await closePort(port);
       throw new P1Error("SOURCE_DISCONNECTED", `serial port ${path}: stopped while opening`);

@@ -11,6 +11,8 @@ export interface SourceEvents {
   close: [error: P1Error | null];
   /** No more bytes will ever come (end of a replayed file or a finite simulation). */
   end: [];
+  /** Something the user should fix while reading goes on (a data-request line the port cannot raise). */
+  warning: [error: P1Error];
 }
 
 /** A byte stream from one meter: serial port, TCP client, file replay or the embedded simulator. */

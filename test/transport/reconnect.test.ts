@@ -54,6 +54,13 @@ describe("Backoff", { timeout: TEST_TIMEOUT_MS }, () => {
     expect(backoff.failures).toBe(0);
   });
 
+  it("a cap shortens one wait without stopping the growth behind it", () => {
+    const backoff = new Backoff();
+    expect([1, 2, 3, 4].map(() => backoff.schedule(() => {}, 1_000))).toEqual([500, 1_000, 1_000, 1_000]);
+    expect(backoff.schedule(() => {})).toBe(8_000);
+    backoff.cancel();
+  });
+
   it("keeps one pending retry; cancel clears it", () => {
     const backoff = new Backoff({ initialMs: 100, maxMs: 400 });
     const retry = vi.fn();

@@ -1,13 +1,20 @@
 import { execFile } from "node:child_process";
-import { accessSync, chmodSync, constants } from "node:fs";
+import { accessSync, chmodSync, constants, renameSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { SerialPort } from "serialport";
 import { afterEach, describe, expect, it } from "vitest";
 import { openVirtualPort } from "../../simulator/index.ts";
-import { isP1Error } from "../../src/shared/index.ts";
-import { describeSerialError, type SerialLineSettings, SerialSource } from "../../src/transport/index.ts";
+import { isP1Error, type Timer } from "../../src/shared/index.ts";
+import {
+  type DataRequestLine,
+  describeSerialError,
+  MISSING_DEVICE_RETRY_MS,
+  type SerialLineSettings,
+  SerialSource,
+} from "../../src/transport/index.ts";
 import { ROOT } from "../helpers/cli.ts";
+import { ManualClock } from "../helpers/clock.ts";
 import { EventLog, ptyFixtures, RecordingClock, TEST_TIMEOUT_MS, within } from "./helpers.ts";
 
 const LINE: SerialLineSettings = { baudRate: 115200, dataBits: 8, parity: "none", stopBits: 1 };
@@ -172,6 +179,135 @@ describe("SerialSource on a pty", { timeout: TEST_TIMEOUT_MS }, () => {
     await source.stop();
     expect(clock.pending).toBe(0);
     expect(clock.delays.slice(0, 2)).toEqual([RECONNECT.initialMs, 2 * RECONNECT.initialMs]);
+  });
+});
+
+/** A manual clock that also records every delay asked for. */
+class RecordingManualClock extends ManualClock {
+  readonly delays: number[] = [];
+  override setTimeout(fn: () => void, ms: number): Timer {
+    this.delays.push(ms);
+    return super.setTimeout(fn, ms);
+  }
+}
+
+describe("SerialSource: reconnect guarantees", { timeout: TEST_TIMEOUT_MS }, () => {
+  it("a vanished device is looked for every second, however far the backoff has grown", async () => {
+    const path = linkPath();
+    let port = await openVirtualPort(path);
+    cleanups.push(() => port.close());
+    const clock = new RecordingManualClock();
+    // A backoff that already waits 5 s and would grow to 30 s (a flapping link): the cap must win.
+    const source = new SerialSource({
+      path,
+      settings: LINE,
+      reconnect: { initialMs: 5_000, maxMs: 30_000, clock },
+    });
+    cleanups.push(() => source.stop());
+    const log = new EventLog(source);
+    source.start();
+    await log.waitFor("open");
+    await port.close(); // unplugged
+    await log.waitFor("close");
+    // Each retry: wait until it is scheduled, then fire it; the device stays missing for 5 attempts.
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      await log.until(() => clock.pending === 1, `retry ${attempt} scheduled`);
+      clock.advance(clock.delays.at(-1) ?? 0);
+      await log.until(() => source.openFailures >= attempt || source.isOpen, `attempt ${attempt} done`);
+    }
+    expect(source.openFailures).toBe(5);
+    expect(clock.delays).toEqual(Array(6).fill(MISSING_DEVICE_RETRY_MS));
+    port = await openVirtualPort(path); // replugged: found at the next check
+    await log.until(() => clock.pending === 1, "retry 6 scheduled");
+    clock.advance(MISSING_DEVICE_RETRY_MS);
+    await log.waitFor("open", 2);
+  });
+
+  it("re-resolves a /dev/serial/by-id style link on every reconnect (replugged as another device)", async () => {
+    // by-id -> first pty; after the replug the kernel names the adapter differently: the link moves.
+    const byId = linkPath();
+    const first = await virtualPort(linkPath());
+    symlinkSync(first.path, byId);
+    cleanups.push(async () => rmSync(byId, { force: true }));
+    const { source, log } = serialSource(byId);
+    source.start();
+    await log.waitFor("open");
+    await first.write(Buffer.from("first"));
+    await log.waitForBytes("first");
+
+    await first.close();
+    await log.waitFor("close");
+    const second = await virtualPort(linkPath());
+    expect(second.device).not.toBe(first.device);
+    const tmp = `${byId}.new`;
+    symlinkSync(second.path, tmp);
+    renameSync(tmp, byId); // atomic re-point, as udev does
+    await log.waitFor("open", 2);
+    await second.write(Buffer.from("second"));
+    await log.waitForBytes("second");
+    expect(log.bytes.toString()).toBe("firstsecond");
+  });
+});
+
+describe("SerialSource: data-request line", { timeout: TEST_TIMEOUT_MS }, () => {
+  function dataRequestSource(path: string, dataRequest: DataRequestLine) {
+    const source = new SerialSource({ path, settings: LINE, reconnect: RECONNECT, dataRequest });
+    cleanups.push(() => source.stop());
+    const warnings: string[] = [];
+    source.on("warning", (e) => warnings.push(e.message));
+    return { source, log: new EventLog(source), warnings };
+  }
+
+  it.each(["rts", "dtr", "both"] as const)(
+    "%s on a pty (which refuses modem-control ioctls: ENOTTY) warns once and keeps reading across reopens",
+    async (line) => {
+      const path = linkPath();
+      let port = await openVirtualPort(path);
+      cleanups.push(() => port.close());
+      const { source, log, warnings } = dataRequestSource(path, line);
+      expect(source.dataRequest).toBe(line);
+      source.start();
+      await log.waitFor("open");
+      await port.write(Buffer.from("one"));
+      await log.waitForBytes("one");
+      for (let i = 2; i <= 3; i++) {
+        await port.close();
+        await log.waitFor("close", i - 1);
+        port = await openVirtualPort(path);
+        await log.waitFor("open", i);
+      }
+      await port.write(Buffer.from("three"));
+      await log.waitForBytes("three");
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(
+        new RegExp(
+          `^cannot raise the data-request line \\(${line.toUpperCase()}\\) on .*Inappropriate ioctl`,
+        ),
+      );
+      expect(warnings[0]).toContain("reading on without it");
+    },
+  );
+
+  it("none asserts nothing and warns about nothing", async () => {
+    const path = linkPath();
+    const port = await virtualPort(path);
+    const { source, log, warnings } = dataRequestSource(path, "none");
+    source.start();
+    await log.waitFor("open");
+    await port.write(Buffer.from("x"));
+    await log.waitForBytes("x");
+    expect(warnings).toEqual([]);
+  });
+
+  it("rejects an unknown line naming the key", () => {
+    expect(
+      () =>
+        new SerialSource({
+          path: "/dev/x",
+          settings: LINE,
+          dataRequest: "cts" as unknown as DataRequestLine,
+        }),
+    ).toThrow(/dataRequest must be one of rts, dtr, both, none/);
   });
 });
 
