@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { close, rmSync, symlinkSync, write } from "node:fs";
+import { close, closeSync, fstatSync, rmSync, statSync, symlinkSync, write } from "node:fs";
 import type { Readable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import { ReadStream } from "node:tty";
@@ -62,6 +62,7 @@ export async function openVirtualPort(path: string): Promise<VirtualPort> {
   } catch (e) {
     throw new PtyError(`cannot create a pty: ${(e as Error).message}`);
   }
+  const slaveDevice = statSync(pair.pty).rdev;
   const slave = new ReadStream(pair.slave);
   slave.setRawMode(true);
   slave.pause(); // never read the slave while open: the reader of `path` must get every byte
@@ -99,7 +100,10 @@ export async function openVirtualPort(path: string): Promise<VirtualPort> {
       closed = true;
       rmSync(path, { force: true });
       await pending;
+      const slaveClosed = once(slave, "close");
       slave.destroy();
+      await slaveClosed;
+      closeReopenedSlave(pair.slave, slaveDevice);
       if (input) {
         const done = once(input, "close");
         input.destroy(); // closes the master descriptor with it
@@ -109,6 +113,19 @@ export async function openVirtualPort(path: string): Promise<VirtualPort> {
       }
     },
   };
+}
+
+/**
+ * libuv reopens a pty slave given to a tty stream and dup2s the new descriptor over the original, then
+ * closes only its own on destroy: the original number stays open (one leaked descriptor per unplug).
+ * Closed here, but only while it still is that pty (where libuv did not reopen it, destroy closed it).
+ */
+function closeReopenedSlave(fd: number, device: number): void {
+  try {
+    if (fstatSync(fd).rdev === device) closeSync(fd);
+  } catch {
+    // EBADF: already closed with the stream
+  }
 }
 
 async function writeAll(fd: number, bytes: Buffer, stop: () => boolean): Promise<void> {
