@@ -235,10 +235,11 @@ describe("SerialSource: reconnect guarantees", { timeout: TEST_TIMEOUT_MS }, () 
     await first.write(Buffer.from("first"));
     await log.waitForBytes("first");
 
-    await first.close();
-    await log.waitFor("close");
+    // Made before the unplug, so the kernel cannot hand out the same pts number again.
     const second = await virtualPort(linkPath());
     expect(second.device).not.toBe(first.device);
+    await first.close();
+    await log.waitFor("close");
     const tmp = `${byId}.new`;
     symlinkSync(second.path, tmp);
     renameSync(tmp, byId); // atomic re-point, as udev does
