@@ -1,3 +1,4 @@
+export * from "./fanout.ts";
 export * from "./file.ts";
 export * from "./reconnect.ts";
 export * from "./serial.ts";
