@@ -14,7 +14,14 @@ import {
 import { formatSerial, SERIAL_CANDIDATES } from "../dsmr/index.ts";
 import { Gateway, type GatewaySource, type GatewayView } from "../gateway/index.ts";
 import { createLogger, isP1Error, type Logger, type LogLevel } from "../shared/index.ts";
-import { FileSource, SerialSource, type Source, StreamSource, TcpSource } from "../transport/index.ts";
+import {
+  FileSource,
+  RawFanout,
+  SerialSource,
+  type Source,
+  StreamSource,
+  TcpSource,
+} from "../transport/index.ts";
 import { UsageError } from "./common.ts";
 import { createTelegramJudge } from "./serial-judge.ts";
 import { SimulatorSource } from "./simulator-source.ts";
@@ -29,6 +36,8 @@ Source (one; a config file can list several):
   --tcp HOST:PORT        ser2net or a Wi-Fi P1 dongle
   --file FILE|-          replay a capture (or stdin)
   --simulate V           the embedded simulator, version V (see 'p1-gateway simulate --list-versions')
+  --data-request LINE    raise rts, dtr or both after opening the serial port (adapters that wire it)
+  --fanout PORT          also serve the raw bytes on TCP PORT (or HOST:PORT) for other readers
 
 Options:
   --config FILE          YAML configuration (keys in the README); flags override it
@@ -69,6 +78,7 @@ function createSource(config: SourceConfig, log: Logger): Source {
         return new SerialSource({
           path: config.path,
           settings: config.serial,
+          dataRequest: config.dataRequest,
           stallTimeoutMs: STALL_TIMEOUT_MS,
         });
       log.info(
@@ -79,6 +89,7 @@ function createSource(config: SourceConfig, log: Logger): Source {
         settings: "auto",
         candidates: SERIAL_CANDIDATES,
         createJudge: createTelegramJudge,
+        dataRequest: config.dataRequest,
         stallTimeoutMs: STALL_TIMEOUT_MS,
       });
     }
@@ -169,6 +180,8 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
       "no-mdns": { type: "boolean" },
       "status-interval": { type: "string" },
       "log-level": { type: "string" },
+      "data-request": { type: "string" },
+      fanout: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -200,6 +213,8 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
       apiPort: values["api-port"],
       apiEncryptionKey: values["api-encryption-key"],
       mdns: values.mdns ? true : values["no-mdns"] ? false : undefined,
+      dataRequest: values["data-request"],
+      fanout: values.fanout,
     });
   } catch (e) {
     if (isP1Error(e, "CONFIG_INVALID")) throw new UsageError(e.message);
@@ -246,6 +261,26 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
     await grpc.stop();
     throw new UsageError(`cannot serve the native API on ${host}:${config.apiPort}: ${(e as Error).message}`);
   }
+  const fanouts: RawFanout[] = [];
+  for (const [i, s] of config.sources.entries()) {
+    const source = sources[i]?.source;
+    if (!s.fanout || !source) continue;
+    const fanout = new RawFanout({
+      source,
+      host: s.fanout.host ?? host,
+      port: s.fanout.port,
+      logger: log.child(s.id),
+    });
+    try {
+      await fanout.start();
+    } catch (e) {
+      for (const f of fanouts) await f.stop();
+      await native.stop();
+      await grpc.stop();
+      throw new UsageError(`${(e as Error).message}: ${((e as Error).cause as Error | undefined)?.message}`);
+    }
+    fanouts.push(fanout);
+  }
   gateway.start();
 
   const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
@@ -256,6 +291,8 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   out(
     `native API  ${host}:${native.port}   (Home Assistant: add the ESPHome integration with host ${shown}, port ${native.port}${config.apiEncryptionKey ? ", and the encryption key" : ""})`,
   );
+  for (const f of fanouts)
+    out(`raw fan-out ${f.address}   (the meter's bytes as they arrive, for other readers)`);
   if (isLoopback(host))
     out(`bound to ${host}: only this machine can connect (--host 0.0.0.0 opens it); Ctrl-C stops`);
 
@@ -271,6 +308,7 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   if (status) clearInterval(status);
   log.info("stopping");
   await native.stop();
+  for (const f of fanouts) await f.stop();
   await gateway.stop();
   await grpc.stop();
   out(statusLine(gateway));

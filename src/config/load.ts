@@ -40,6 +40,10 @@ export interface ConfigOverrides {
   readonly authenticationKey?: string | undefined;
   readonly receivedTimeout?: number | string | undefined;
   readonly name?: string | undefined;
+  /** rts | dtr | both | none. */
+  readonly dataRequest?: string | undefined;
+  /** PORT or HOST:PORT of the raw fan-out. */
+  readonly fanout?: number | string | undefined;
 }
 
 /** Options of `parseConfig` that only a file gives. */
@@ -140,6 +144,12 @@ function resolveConfig(raw: RawConfig, problems: Problem[], baseDir: string | un
   if (grpcPort !== 0 && grpcPort === apiPort) {
     problems.push({ path: ["apiPort"], message: `must differ from grpcPort (both ${apiPort})` });
   }
+  const sources = resolveSources(raw, problems, baseDir);
+  sources.forEach((s, i) => {
+    const at = raw.sources === undefined ? ["fanout"] : ["sources", i, "fanout"];
+    if (s.fanout && s.fanout.port !== 0 && (s.fanout.port === grpcPort || s.fanout.port === apiPort))
+      problems.push({ path: at, message: `must differ from grpcPort and apiPort (${s.fanout.port})` });
+  });
   return {
     name: raw.name ?? DEFAULTS.name,
     host: raw.host ?? null,
@@ -147,7 +157,7 @@ function resolveConfig(raw: RawConfig, problems: Problem[], baseDir: string | un
     apiPort,
     apiEncryptionKey: raw.apiEncryptionKey ?? null,
     mdns: raw.mdns ?? null,
-    sources: resolveSources(raw, problems, baseDir),
+    sources,
   };
 }
 
@@ -161,7 +171,7 @@ function resolveSources(raw: RawConfig, problems: Problem[], baseDir: string | u
     const single = resolveSource(raw, raw, [], undefined, problems, baseDir);
     return single ? [single] : [];
   }
-  for (const k of [...CONNECTION_KEYS, "id"] as const) {
+  for (const k of [...CONNECTION_KEYS, "id", "fanout"] as const) {
     if (raw[k] !== undefined) {
       problems.push({ path: [k], message: "not allowed beside a sources list: write it in a sources entry" });
     }
@@ -181,6 +191,7 @@ function resolveSources(raw: RawConfig, problems: Problem[], baseDir: string | u
     const uses = [`id ${JSON.stringify(source.id)}`];
     if (source.kind === "serial") uses.push(`serial port ${source.path}`);
     if (source.kind === "tcp") uses.push(`endpoint ${source.host}:${source.port}`);
+    if (source.fanout && source.fanout.port !== 0) uses.push(`fanout port ${source.fanout.port}`);
     for (const use of uses) {
       const first = firstUse.get(use);
       if (first === undefined) firstUse.set(use, i);
@@ -189,7 +200,9 @@ function resolveSources(raw: RawConfig, problems: Problem[], baseDir: string | u
           ? entry.id === undefined
             ? []
             : ["id"]
-          : [connectionKeysOf(entry)[0] ?? ""];
+          : use.startsWith("fanout ")
+            ? ["fanout"]
+            : [connectionKeysOf(entry)[0] ?? ""];
         problems.push({
           path: ["sources", i, ...key],
           message: `${use} is already used by sources[${first}]`,
@@ -225,8 +238,9 @@ function resolveSource(
     problems.push({ path, message: `expected one of ${CONNECTION_KEYS.join(", ")} in each source` });
     return undefined;
   }
-  if (own.baud !== undefined && kindKey !== "serialPort") {
-    problems.push({ path: [...path, "baud"], message: "applies to serialPort sources only" });
+  for (const key of ["baud", "dataRequest"] as const) {
+    if (own[key] !== undefined && kindKey !== "serialPort")
+      problems.push({ path: [...path, key], message: "applies to serialPort sources only" });
   }
 
   const decryptionKey = own.decryptionKey ?? top.decryptionKey ?? null;
@@ -246,6 +260,7 @@ function resolveSource(
   const base = {
     decryptionKey,
     authenticationKey,
+    fanout: own.fanout ?? null,
     receivedTimeoutS: own.receivedTimeout ?? top.receivedTimeout ?? DEFAULTS.receivedTimeoutS,
     ...policy,
     meters: resolveMeters(own.meters ?? top.meters ?? [], policy, metersPath, problems),
@@ -254,7 +269,8 @@ function resolveSource(
 
   if (own.serialPort !== undefined) {
     const serial = own.baud ?? top.baud ?? "auto";
-    return { kind: "serial", id: idOf("serial"), path: own.serialPort, serial, ...base };
+    const dataRequest = own.dataRequest ?? top.dataRequest ?? "none";
+    return { kind: "serial", id: idOf("serial"), path: own.serialPort, serial, dataRequest, ...base };
   }
   if (own.tcp !== undefined) return { kind: "tcp", id: idOf("tcp"), ...own.tcp, ...base };
   if (own.file !== undefined) {
@@ -399,11 +415,13 @@ const OVERRIDE_SCHEMA = z.strictObject({
   decryptionKey: SOURCE_KEYS.decryptionKey,
   authenticationKey: SOURCE_KEYS.authenticationKey,
   receivedTimeout: SOURCE_KEYS.receivedTimeout,
+  dataRequest: SOURCE_KEYS.dataRequest,
+  fanout: SOURCE_KEYS.fanout,
 });
-const NUMERIC_FLAGS: ReadonlySet<string> = new Set(["grpcPort", "apiPort", "receivedTimeout"]);
+const NUMERIC_FLAGS: ReadonlySet<string> = new Set(["grpcPort", "apiPort", "receivedTimeout", "fanout"]);
 const NUMBER_RE = /^-?\d+(\.\d+)?$/;
 // Keys a file may also set inside sources entries: a flag must win over those too.
-const PER_SOURCE_FLAGS = ["decryptionKey", "authenticationKey", "receivedTimeout"] as const;
+const PER_SOURCE_FLAGS = ["decryptionKey", "authenticationKey", "receivedTimeout", "dataRequest"] as const;
 
 /** Checks flag values; returns them as a file would write them. */
 function checkOverrides(overrides: ConfigOverrides): Record<string, unknown> {
@@ -435,7 +453,10 @@ function applyOverrides(data: unknown, flags: Readonly<Record<string, unknown>>)
   if (sourceFlag !== undefined) {
     for (const k of [...CONNECTION_KEYS, "id", "sources"]) delete out[k];
     // baud belongs to the file's serial port; it would be an error beside another kind of source.
-    if (sourceFlag !== "serialPort") delete out.baud;
+    if (sourceFlag !== "serialPort") {
+      delete out.baud;
+      delete out.dataRequest;
+    }
   }
   const entries = out.sources;
   if (Array.isArray(entries)) {

@@ -44,10 +44,24 @@ export interface SourceBase extends MeterPolicy {
   readonly decryptionKey: Buffer | null;
   /** GCM authentication key (AAD without the 0x30 security byte); null = the cipher's default. */
   readonly authenticationKey: Buffer | null;
+  /** Re-serve the source's raw bytes on this TCP endpoint (host null = the gateway's bind address). */
+  readonly fanout: FanoutConfig | null;
   /** Seconds without a valid telegram before the source's entities become unavailable. */
   readonly receivedTimeoutS: number;
   readonly meters: readonly MeterConfig[];
 }
+
+/** Where a source's raw byte stream is served again (ser2net-style), for other readers of the port. */
+export interface FanoutConfig {
+  /** Bind address; null = the gateway's `host`. */
+  readonly host: string | null;
+  readonly port: number;
+}
+
+/** Modem-control line(s) raised for the meter's Data Request (transport's DATA_REQUEST_LINES). */
+export type DataRequest = "rts" | "dtr" | "both" | "none";
+/** Every `dataRequest` value. */
+export const DATA_REQUESTS = ["none", "rts", "dtr", "both"] as const satisfies readonly DataRequest[];
 
 /** A meter on a local serial port (P1 cable). */
 export interface SerialSourceConfig extends SourceBase {
@@ -55,6 +69,8 @@ export interface SerialSourceConfig extends SourceBase {
   readonly path: string;
   /** Line settings; "auto" = detect from the candidates in dsmr/spec/serial.ts. */
   readonly serial: "auto" | SerialSettings;
+  /** Line(s) raised after each open for adapters that feed Data Request from RTS/DTR; "none" = leave as is. */
+  readonly dataRequest: DataRequest;
 }
 
 /** A meter behind a TCP byte stream (ser2net, Wi-Fi P1 dongle). */
@@ -357,6 +373,18 @@ function readBaud(v: unknown): Read<"auto" | SerialSettings> {
   return ok({ baudRate: baudRate.value, dataBits: dataBits.value, parity: parity.value, stopBits: 1 });
 }
 
+/** `fanout: 2001` (the gateway's bind address) or `fanout: 127.0.0.1:2001`. */
+function readFanout(v: unknown): Read<FanoutConfig> {
+  const port = typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v) : v;
+  if (typeof port === "number") {
+    const p = readInteger(port, 0, 65535, "a TCP port for the raw fan-out, 0 = any free port");
+    return p.ok ? ok({ host: null, port: p.value }) : p;
+  }
+  const t = readTcp(v);
+  if (t.ok) return ok({ host: t.value.host, port: t.value.port });
+  return fail(`expected PORT or HOST:PORT for the raw fan-out (like 2001 or 127.0.0.1:2001): ${t.problem}`);
+}
+
 const SOURCE_ID_RE = /^[a-z0-9_-]{1,32}$/;
 
 function readSourceId(v: unknown): Read<string> {
@@ -508,12 +536,16 @@ export const SOURCE_KEYS = {
   serialPort: field((v) => readText(v, "a serial port path, like /dev/ttyUSB0")).optional(),
   /** Serial line settings (serialPort only): auto | 115200 | 9600 | "115200 7E1" | mapping. */
   baud: field(readBaud).optional(),
+  /** Data Request from RTS/DTR (serialPort only): none | rts | dtr | both. */
+  dataRequest: field((v) => readChoice(v, DATA_REQUESTS, "a data-request line")).optional(),
   /** ser2net or Wi-Fi dongle: HOST:PORT. */
   tcp: field(readTcp).optional(),
   /** A capture to replay; relative to the configuration file. */
   file: field((v) => readText(v, "a file path")).optional(),
   /** Embedded simulator version (a name from VERSIONS). */
   simulate: field(readVersion).optional(),
+  /** Re-serve the raw bytes for other readers: PORT or HOST:PORT. */
+  fanout: field(readFanout).optional(),
   /** Smarty / encrypted e-MUCS AES-128 key: 32 hex digits. */
   decryptionKey: field(readAesKey).optional(),
   /** GCM authentication key: 32 hex digits. */

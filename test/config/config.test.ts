@@ -80,6 +80,7 @@ describe("parseConfig: valid configurations", () => {
           version: "5.0",
           decryptionKey: null,
           authenticationKey: null,
+          fanout: null,
           receivedTimeoutS: 120,
           refreshRateS: 0,
           aggregate: "last",
@@ -137,6 +138,15 @@ describe("parseConfig: valid configurations", () => {
       "timeouts and throttling",
       { serialPort: "/dev/p1", receivedTimeout: 30, refreshRate: 5, aggregate: "max" },
       { receivedTimeoutS: 30, refreshRateS: 5, aggregate: "max" },
+    ],
+    ["dataRequest default", { serialPort: "/dev/p1" }, { dataRequest: "none", fanout: null }],
+    ["dataRequest rts", { serialPort: "/dev/p1", dataRequest: "rts" }, { dataRequest: "rts" }],
+    ["fanout port", { serialPort: "/dev/p1", fanout: 2001 }, { fanout: { host: null, port: 2001 } }],
+    ['fanout "2001" as text', { tcp: "h:1", fanout: "2001" }, { fanout: { host: null, port: 2001 } }],
+    [
+      "fanout HOST:PORT",
+      { serialPort: "/dev/p1", fanout: "127.0.0.1:2001" },
+      { fanout: { host: "127.0.0.1", port: 2001 } },
     ],
     [
       "null = unset",
@@ -298,6 +308,22 @@ describe("parseConfig: every problem names its key", () => {
     ["tcp port too large", { tcp: "host:70000" }, "tcp"],
     ["tcp IPv6 without brackets", { tcp: "fd00::5" }, "tcp"],
     ["unknown version", { simulate: "6.0" }, "simulate"],
+    ["unknown dataRequest", { serialPort: "/dev/p1", dataRequest: "cts" }, "dataRequest"],
+    ["dataRequest on tcp", { tcp: "h:1", dataRequest: "rts" }, "dataRequest"],
+    ["fanout port above 65535", { serialPort: "/dev/p1", fanout: 70000 }, "fanout"],
+    ["fanout as true", { serialPort: "/dev/p1", fanout: true }, "fanout"],
+    ["fanout on the gRPC port", { serialPort: "/dev/p1", fanout: 50051 }, "fanout"],
+    ["fanout beside sources", { fanout: 2001, sources: [{ serialPort: "/dev/p1" }] }, "fanout"],
+    [
+      "two sources on one fanout port",
+      {
+        sources: [
+          { serialPort: "/dev/p1", fanout: 2001 },
+          { tcp: "h:1", fanout: "0.0.0.0:2001" },
+        ],
+      },
+      "sources[1].fanout",
+    ],
     ["unknown version as number", { simulate: 4.4 }, "simulate"],
     ["bad baud rate", { serialPort: "/dev/p1", baud: 4800 }, "baud"],
     ["bad data bits", { serialPort: "/dev/p1", baud: { baudRate: 9600, dataBits: 6 } }, "baud.dataBits"],
@@ -572,6 +598,14 @@ sources:
     ["undefined = not given", { host: undefined, mdns: undefined }, { host: null, mdns: null }],
   ])("%s", (_, overrides, expected) => {
     expect(loadConfig(undefined, overrides)).toMatchObject(expected);
+  });
+
+  it("dataRequest and fanout (a flag's port as text)", () => {
+    const c = loadConfig(undefined, { serialPort: "/dev/p1", dataRequest: "both", fanout: "2001" });
+    expect(only(c)).toMatchObject({ dataRequest: "both", fanout: { host: null, port: 2001 } });
+    const path = tempFile("sources:\n  - serialPort: /dev/p1\n    dataRequest: rts\n");
+    expect(only(loadConfig(path, { dataRequest: "dtr" }))).toMatchObject({ dataRequest: "dtr" });
+    expect(configError(() => loadConfig(undefined, { dataRequest: "up" })).context?.key).toBe("dataRequest");
   });
 
   it("apiEncryptionKey", () => {

@@ -1,6 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -175,6 +176,26 @@ describe("p1-gateway serve", () => {
     }
   });
 
+  it("--fanout re-serves the meter's raw bytes: a TCP reader gets whole telegrams", async () => {
+    const { child, output } = await startServe(["--simulate", "5.0", "--fanout", "0"]);
+    await eventually(() => /^raw fan-out\s+127\.0\.0\.1:\d+/m.test(output()), "the fan-out line", 15_000);
+    const port = Number(/^raw fan-out\s+127\.0\.0\.1:(\d+)/m.exec(output())?.[1]);
+    const socket = connect({ host: "127.0.0.1", port });
+    let text = "";
+    socket.on("data", (d: Buffer) => {
+      text += d.toString("latin1");
+    });
+    try {
+      // From the first '/' on: a whole telegram, header to CRC, exactly as the simulated meter wrote it.
+      await eventually(() => /\/[^\r\n]+\r\n[\s\S]*?![0-9A-F]{4}\r\n/.test(text), "a whole telegram", 15_000);
+    } finally {
+      socket.destroy();
+    }
+    child.kill("SIGINT");
+    const [code] = await once(child, "exit");
+    expect(code).toBe(0);
+  });
+
   it("--help documents every option", async () => {
     const r = await runCli(["serve", "--help"]);
     expect(r.code).toBe(0);
@@ -188,6 +209,8 @@ describe("p1-gateway serve", () => {
       "--grpc-port",
       "--api-port",
       "--mdns",
+      "--data-request",
+      "--fanout",
     ])
       expect(r.stdout.toString()).toContain(flag);
   });
