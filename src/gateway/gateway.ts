@@ -60,6 +60,12 @@ interface MutableCounters {
   anomalies: number;
 }
 
+/** The gateway's totals: the per-source counters plus those read from the sources. */
+interface MutableTotals extends MutableCounters {
+  skippedBytes: number;
+  openFailures: number;
+}
+
 /** Per-source runtime state. */
 class SourceRuntime {
   readonly decoder: TelegramDecoder;
@@ -164,15 +170,17 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
   /** @inheritdoc */
   info(): GatewayInfo {
     const sources = this.#sources.map((rt) => this.#sourceInfo(rt));
-    const total: MutableCounters & { skippedBytes: number } = {
+    const total: MutableTotals = {
       telegramsOk: 0,
       telegramsDropped: {},
       bytes: 0,
       skippedBytes: 0,
       reconnects: 0,
+      openFailures: 0,
       anomalies: 0,
     };
     for (const s of sources) {
+      total.openFailures += s.counters.openFailures;
       total.telegramsOk += s.counters.telegramsOk;
       total.bytes += s.counters.bytes;
       total.skippedBytes += s.counters.skippedBytes;
@@ -230,6 +238,7 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
       ...rt.counters,
       telegramsDropped: { ...rt.counters.telegramsDropped },
       skippedBytes: rt.decoder.skippedBytes,
+      openFailures: rt.config.source.openFailures ?? 0,
       coalesced: 0,
       clients: 0,
     };

@@ -66,6 +66,11 @@ export interface Counters {
   /** Bytes skipped between frames (noise, garbage). */
   readonly skippedBytes: number;
   readonly reconnects: number;
+  /**
+   * Attempts to open the link that failed (a missing device retried every second counts each time); the
+   * log says each distinct failure once, this counts them all.
+   */
+  readonly openFailures: number;
   /** Energy readings lower than the last one, held back. */
   readonly anomalies: number;
   /** States a slow client never saw because a newer state of the same entity replaced it. */

@@ -19,6 +19,8 @@ export interface SourceEvents {
 export interface Source extends EventEmitter<SourceEvents> {
   /** Where the bytes come from, without secrets: `serial:/dev/ttyUSB0`, `tcp:10.0.0.5:2001`. */
   readonly description: string;
+  /** Failed attempts to open the link, for sources that reopen one (serial, TCP); absent = never fails. */
+  readonly openFailures?: number;
   /** Starts reading (and reconnecting); idempotent. */
   start(): void;
   /** Stops reading, closes every handle and clears every timer; idempotent. */

@@ -34,6 +34,7 @@ export interface CountersMsg {
   readonly bytes: number;
   readonly skipped_bytes: number;
   readonly reconnects: number;
+  readonly open_failures: number;
   readonly anomalies: number;
   readonly coalesced: number;
   readonly clients: number;

@@ -111,6 +111,7 @@ export function zeroCounters(): Counters {
     bytes: 0,
     skippedBytes: 0,
     reconnects: 0,
+    openFailures: 0,
     anomalies: 0,
     coalesced: 0,
     clients: 0,
@@ -130,6 +131,7 @@ function sumCounters(list: readonly Counters[]): Counters {
       bytes: sum.bytes + c.bytes,
       skippedBytes: sum.skippedBytes + c.skippedBytes,
       reconnects: sum.reconnects + c.reconnects,
+      openFailures: sum.openFailures + c.openFailures,
       anomalies: sum.anomalies + c.anomalies,
       coalesced: sum.coalesced + c.coalesced,
     };

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type PtySink, simulate, startPty } from "../../simulator/index.ts";
 import { SERIAL_115200_8N1 } from "../../src/dsmr/index.ts";
 import { Gateway } from "../../src/gateway/index.ts";
+import { createLogger } from "../../src/shared/index.ts";
 import { MISSING_DEVICE_RETRY_MS, SerialSource } from "../../src/transport/index.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -118,5 +119,44 @@ describe("unplug and replug under a running gateway (the simulator on a pty, rea
     expect(handles()).toEqual(baseline?.handles);
     // Generous: 90 cycles that leaked a port, a listener set or a buffer per cycle would exceed it.
     expect(process.memoryUsage().heapUsed - (baseline?.heap ?? 0)).toBeLessThan(8 * 1024 * 1024);
+  });
+
+  it("a flapping, then missing device: each message logged once, every failed open counted in GetInfo", {
+    timeout: 30_000,
+  }, async () => {
+    const sink: PtySink = await startPty(join(tmpdir(), `p1-replug-log-${process.pid}`));
+    cleanups.push(() => sink.close());
+    const lines: string[] = [];
+    const logger = createLogger("p1", { sink: (line) => lines.push(line), level: "warn" });
+    const source = new SerialSource({ path: sink.path, settings: SERIAL_115200_8N1, reconnect: RECONNECT });
+    const gateway = new Gateway({ name: "t", version: "0", sources: [{ id: "meter", source }], logger });
+    cleanups.push(() => gateway.stop());
+    let opens = 0;
+    source.on("open", () => opens++);
+    gateway.start();
+    await until(() => opens === 1, "the first open");
+    for (let cycle = 1; cycle <= 5; cycle++) {
+      sink.cable("unplug");
+      await sink.write(Buffer.alloc(0));
+      // Unplugged long enough for several failed opens each time.
+      const failures = source.openFailures;
+      await until(() => source.openFailures >= failures + 3, `failed opens in cycle ${cycle}`);
+      sink.cable("replug");
+      await sink.write(Buffer.alloc(0));
+      await until(() => opens === cycle + 1, `open ${cycle + 1}`);
+    }
+    sink.cable("unplug");
+    await sink.write(Buffer.alloc(0));
+    await until(() => source.openFailures >= 40, "40 failed opens");
+
+    const counted = gateway.info().sources[0]?.counters.openFailures ?? 0;
+    expect(counted).toBeGreaterThanOrEqual(40);
+    expect(gateway.info().counters.openFailures).toBe(counted);
+    const disconnected = lines.filter((l) => l.includes(`serial port ${sink.path} disconnected`));
+    const missing = lines.filter((l) => l.includes(`no such device ${sink.path}, is the cable plugged in?`));
+    // The logger's repeat window (60 s) holds back identical lines; the counters keep the full count.
+    expect(disconnected).toHaveLength(1);
+    expect(missing).toHaveLength(1);
+    expect(lines.length).toBeLessThanOrEqual(3);
   });
 });

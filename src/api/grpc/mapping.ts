@@ -44,6 +44,7 @@ export interface PbCounters {
   readonly bytes: number;
   readonly skipped_bytes: number;
   readonly reconnects: number;
+  readonly open_failures: number;
   readonly anomalies: number;
   readonly coalesced: number;
   readonly clients: number;
@@ -236,6 +237,7 @@ export function toCounters(c: Counters): PbCounters {
     bytes: c.bytes,
     skipped_bytes: c.skippedBytes,
     reconnects: c.reconnects,
+    open_failures: c.openFailures,
     anomalies: c.anomalies,
     coalesced: c.coalesced,
     clients: c.clients,

@@ -92,6 +92,7 @@ function homeView(): MemoryView {
         telegramsOk: 41,
         telegramsDropped: { CRC_MISMATCH: 2 },
         bytes: 40_000,
+        openFailures: 7,
         skippedBytes: 12,
       },
       lastTelegramAtMs: Date.UTC(2024, 0, 2, 3, 5),
@@ -146,6 +147,7 @@ describe("gRPC API: unary calls", () => {
       bytes: 40_000,
       skipped_bytes: 12,
       reconnects: 3,
+      open_failures: 7,
     });
   });
 
