@@ -1,7 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { VirtualPort } from "../../simulator/index.ts";
 import { createTelegramJudge } from "../../src/cli/serial-judge.ts";
-import { SERIAL_9600_7E1, SERIAL_115200_7E1, SERIAL_115200_8N1 } from "../../src/dsmr/index.ts";
+import {
+  SERIAL_9600_7E1,
+  SERIAL_115200_7E1,
+  SERIAL_115200_8N1,
+  SERIAL_CANDIDATES,
+} from "../../src/dsmr/index.ts";
 import { isP1Error } from "../../src/shared/index.ts";
 import {
   type SerialJudge,
@@ -33,6 +38,8 @@ function keepWriting(port: VirtualPort, bytes: () => Buffer): () => void {
   cleanups.push(async () => stop());
   return stop;
 }
+
+const label = (c: SerialLineSettings) => `${c.baudRate} ${c.dataBits}${c.parity === "none" ? "N" : "E"}1`;
 
 describe("stall watchdog on a pty", { timeout: TEST_TIMEOUT_MS }, () => {
   it("a silent link is closed with 'no data' and reopened; bytes flow again", async () => {
@@ -190,6 +197,69 @@ describe("serial settings detection on a pty", { timeout: TEST_TIMEOUT_MS }, () 
     await log.until(() => log.bytes.length >= telegram.length, "the first telegram replayed");
     expect(log.bytes.subarray(0, telegram.length).equals(telegram)).toBe(true);
   });
+
+  /**
+   * What a reader at `reader` settings receives of `telegram` sent at `meter` settings. A pty has no baud
+   * rate, parity or data bits (the kernel passes bytes as written, whatever termios says), so the line is
+   * modelled here: the test writes what the UART would deliver at the settings the port is open with now.
+   */
+  function onTheWire(meter: SerialLineSettings, reader: SerialLineSettings, telegram: Buffer): Buffer {
+    if (meter.baudRate !== reader.baudRate) {
+      // Another speed: each meter bit spans several reader bits or a fraction of one: zeros, ones, breaks.
+      return Buffer.from(
+        Array.from({ length: 64 }, (_, i) => [0x00, 0xf8, 0xff, 0x80, 0xe0][i % 5] as number),
+      );
+    }
+    if (meter.dataBits === 7 && reader.dataBits === 8) {
+      // Same speed, 7E1 read as 8N1: the even-parity bit arrives as bit 7.
+      return Buffer.from(telegram.map((b) => b | (parityOf(b) << 7)));
+    }
+    return telegram;
+  }
+
+  const parityOf = (b: number) => {
+    let p = 0;
+    for (let x = b; x; x >>= 1) p ^= x & 1;
+    return p;
+  };
+
+  it.each([
+    ["DSMR 2.2 at 9600 7E1", "dsmr22.txt", SERIAL_9600_7E1, ["115200 8N1", "9600 7E1"]],
+    ["DSMR 4.0 at 115200 7E1", "dsmr40.txt", SERIAL_115200_7E1, ["115200 8N1", "9600 7E1", "115200 7E1"]],
+  ] as const)(
+    "the real judge finds a %s meter, trying the candidates in order",
+    async (_, file, meter, order) => {
+      const path = linkPath();
+      const port = await virtualPort(path);
+      const telegram = fixture(file);
+      const tried: string[] = [];
+      let s: SerialSource | undefined;
+      const created = source({
+        path,
+        settings: "auto",
+        candidates: SERIAL_CANDIDATES, // what serve uses
+        // Wrong candidates use a whole window; a longer one keeps a loaded machine from missing the right one.
+        detectWindowMs: 600,
+        createJudge: () => {
+          const c = s?.currentSettings;
+          if (c && tried.at(-1) !== label(c)) tried.push(label(c));
+          return createTelegramJudge();
+        },
+      });
+      s = created.source;
+      const { log } = created;
+      keepWriting(port, () => {
+        const reader = s?.currentSettings;
+        return reader ? onTheWire(meter, reader, telegram) : Buffer.alloc(0);
+      });
+      s.start();
+      await log.waitFor("open", 1, 5_000);
+      expect(s.detectedSettings).toBe(meter);
+      expect(tried).toEqual(order);
+      expect(log.closes).toEqual([]);
+      await log.until(() => log.bytes.includes(telegram), "a whole telegram replayed or read");
+    },
+  );
 
   it("auto without candidates or a judge is a configuration error", () => {
     expect(() => new SerialSource({ path: "/dev/x", settings: "auto" })).toThrow(/candidates and a judge/);
