@@ -7,6 +7,7 @@ import { PROBE_HELP } from "../src/cli/probe.ts";
 import { SERVE_HELP } from "../src/cli/serve.ts";
 import { SIMULATE_HELP } from "../src/cli/simulate.ts";
 import { METER_KEYS, TOP_LEVEL_KEYS } from "../src/config/schema.ts";
+import { describeSerialError } from "../src/transport/index.ts";
 import { ROOT } from "./helpers/cli.ts";
 
 // The guides are followed by people without other sources: every command line and configuration key
@@ -88,14 +89,27 @@ describe("hardware guides and README quote only what exists", () => {
     }
   });
 
-  it.each(DOCS.filter((f) => f.startsWith("hardware/") && f.endsWith(".md")))("%s: every configuration key", (file) => {
-    for (const { line, key } of configKeys(file))
-      expect(CONFIG_KEYS.has(key), `${file}:${line}: no configuration key ${key}`).toBe(true);
-  });
+  it.each(DOCS.filter((f) => f.startsWith("hardware/") && f.endsWith(".md")))(
+    "%s: every configuration key",
+    (file) => {
+      for (const { line, key } of configKeys(file))
+        expect(CONFIG_KEYS.has(key), `${file}:${line}: no configuration key ${key}`).toBe(true);
+    },
+  );
 
   it.each(DOCS)("%s: every file of the package it names", (file) => {
     for (const m of text(file).matchAll(/node_modules\/p1-gateway\/([\w./-]+)/g))
       expect(existsSync(join(ROOT, m[1] as string)), `${file}: ${m[1]} is not in the package`).toBe(true);
+  });
+
+  it("troubleshooting.md quotes the serial errors as the gateway says them", () => {
+    const guide = text("hardware/troubleshooting.md");
+    const say = (code: string) =>
+      describeSerialError(Object.assign(new Error(), { code }), "/dev/p1").message;
+    expect(guide).toContain(say("ENOENT"));
+    // The advice part of the others: what the user is told to do.
+    expect(guide).toContain(/sudo usermod -aG dialout \$USER/.exec(say("EACCES"))?.[0]);
+    expect(guide).toContain(/is busy: another program has it open/.exec(say("EBUSY"))?.[0]);
   });
 
   it("finds the command lines and keys it checks", () => {
