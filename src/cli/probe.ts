@@ -3,20 +3,21 @@ import { formatSerial, SERIAL_CANDIDATES } from "../dsmr/index.ts";
 import { type DecoderOptions, TelegramDecoder } from "../gateway/index.ts";
 import { discoverMeters } from "../meters/index.ts";
 import type { P1Error } from "../shared/index.ts";
-import { SerialSource, TcpSource } from "../transport/index.ts";
+import { DATA_REQUEST_CHOICES, type DataRequestLine, SerialSource, TcpSource } from "../transport/index.ts";
 import { parseAesKey, UsageError } from "./common.ts";
 import { createTelegramJudge } from "./serial-judge.ts";
 
-export const PROBE_HELP = `Usage: p1-gateway probe PATH|HOST:PORT [--seconds N] [--key HEX]
+export const PROBE_HELP = `Usage: p1-gateway probe PATH|HOST:PORT [--seconds N] [--key HEX] [--data-request LINE]
 
 Reads a P1 source for a while and prints one JSON report: serial settings found (serial ports are
 detected automatically), DSMR version, whether telegrams are encrypted, the meters seen, telegrams
 valid and dropped by error code, the CRC error rate, bytes read and, when nothing valid came, a hint.
 
 Options:
-  --seconds N   how long to read (default 15; DSMR 2.x/3.0 meters write only every 10 s)
-  --key HEX     decryption key of an encrypted meter (Smarty): 32 hex digits
-  -h, --help    show this help
+  --seconds N          how long to read (default 15; DSMR 2.x/3.0 meters write only every 10 s)
+  --key HEX            decryption key of an encrypted meter (Smarty): 32 hex digits
+  --data-request LINE  raise rts, dtr or both after opening a serial port (adapters that wire it)
+  -h, --help           show this help
 
 Exit status: 0 valid telegrams arrived, 1 none did (or the source could not be opened), 2 usage error.`;
 
@@ -31,6 +32,7 @@ export async function runProbe(argv: readonly string[], out: (line: string) => v
     options: {
       seconds: { type: "string" },
       key: { type: "string" },
+      "data-request": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -46,6 +48,10 @@ export async function runProbe(argv: readonly string[], out: (line: string) => v
   const decoderOptions: DecoderOptions =
     values.key === undefined ? {} : { decryptionKey: parseAesKey("--key", values.key) };
 
+  const dataRequest = (values["data-request"] ?? "none") as DataRequestLine;
+  if (!DATA_REQUEST_CHOICES.includes(dataRequest))
+    throw new UsageError(`--data-request must be one of ${DATA_REQUEST_CHOICES.join(", ")}`);
+
   const tcp = TCP_TARGET.exec(target);
   const source = tcp
     ? new TcpSource({ host: tcp[1] as string, port: Number(tcp[2]) })
@@ -54,6 +60,7 @@ export async function runProbe(argv: readonly string[], out: (line: string) => v
         settings: "auto",
         candidates: SERIAL_CANDIDATES,
         createJudge: createTelegramJudge,
+        dataRequest,
       });
 
   const decoder = new TelegramDecoder(decoderOptions);
@@ -86,6 +93,8 @@ export async function runProbe(argv: readonly string[], out: (line: string) => v
         });
     }
   });
+  const warnings: string[] = [];
+  source.on("warning", (e) => warnings.push(e.message));
   source.on("open", () => {
     opened = true;
   });
@@ -131,6 +140,7 @@ export async function runProbe(argv: readonly string[], out: (line: string) => v
     telegrams_dropped: dropped,
     crc_error_rate: framed === 0 ? null : crcErrors / framed,
     bytes,
+    ...(warnings.length > 0 ? { warnings } : {}),
     ...(ok > 0 ? {} : { hint: hintFor(bytes, dropped, opened) }),
   };
   out(JSON.stringify(report));

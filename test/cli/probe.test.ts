@@ -33,6 +33,7 @@ interface Report {
   readonly telegrams_dropped: Readonly<Record<string, number>>;
   readonly crc_error_rate: number | null;
   readonly bytes: number;
+  readonly warnings?: readonly string[];
 }
 
 describe("p1-gateway probe (real binary)", { timeout: 30_000 }, () => {
@@ -51,6 +52,21 @@ describe("p1-gateway probe (real binary)", { timeout: 30_000 }, () => {
     expect(report.telegrams_ok).toBeGreaterThan(5);
     expect(report.telegrams_dropped).toEqual({});
     expect(report.crc_error_rate).toBe(0);
+  });
+
+  it("--data-request on a pty (no modem-control lines): reports the warning and still finds the meter", async () => {
+    const port = await openVirtualPort(join(tmpdir(), `p1-probe-dr-${process.pid}`));
+    cleanups.push(() => port.close());
+    feed((b) => port.write(b));
+    const r = await runCli(["probe", port.path, "--seconds", "2", "--data-request", "dtr"]);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout.toString()) as Report;
+    expect(report.serial_settings).toBe("115200 8N1");
+    expect(report.warnings).toHaveLength(1);
+    expect(report.warnings?.[0]).toMatch(/^cannot raise the data-request line \(DTR\)/);
+    const bad = await runCli(["probe", port.path, "--data-request", "up"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.toString()).toContain("--data-request must be one of rts, dtr, both, none");
   });
 
   it("reports a meter behind a TCP server", async () => {
