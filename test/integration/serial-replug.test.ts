@@ -5,7 +5,8 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterEach, describe, expect, it } from "vitest";
 import { type PtySink, simulate, startPty } from "../../simulator/index.ts";
-import { SERIAL_115200_8N1 } from "../../src/dsmr/index.ts";
+import { createTelegramJudge } from "../../src/cli/serial-judge.ts";
+import { SERIAL_115200_8N1, SERIAL_CANDIDATES } from "../../src/dsmr/index.ts";
 import { Gateway } from "../../src/gateway/index.ts";
 import { createLogger } from "../../src/shared/index.ts";
 import { MISSING_DEVICE_RETRY_MS, SerialSource } from "../../src/transport/index.ts";
@@ -165,5 +166,53 @@ describe("unplug and replug under a running gateway (the simulator on a pty, rea
     expect(missing).toHaveLength(1);
     expect(lines.filter((l) => l.includes("cannot raise the data-request line (RTS)"))).toHaveLength(1);
     expect(lines).toHaveLength(3);
+  });
+
+  it("with detected settings too: telegrams written while the reopened port is being judged are kept", {
+    timeout: 60_000,
+  }, async () => {
+    const sink: PtySink = await startPty(join(tmpdir(), `p1-replug-auto-${process.pid}`));
+    cleanups.push(() => sink.close());
+    const source = new SerialSource({
+      path: sink.path,
+      settings: "auto",
+      candidates: SERIAL_CANDIDATES,
+      createJudge: createTelegramJudge,
+      reconnect: RECONNECT,
+    });
+    const gateway = new Gateway({ name: "t", version: "0", sources: [{ id: "meter", source }] });
+    cleanups.push(() => gateway.stop());
+    let opens = 0;
+    let closes = 0;
+    source.on("open", () => opens++);
+    source.on("close", () => closes++);
+    const received: Buffer[] = [];
+    gateway.on("telegram", (t) => received.push(t.raw));
+    gateway.start();
+    const cycles = 10;
+    const sent = [...simulate({ version: "5.0", seed: 4, count: (cycles + 1) * PER_CYCLE })].flatMap((e) =>
+      e.kind === "data" ? [e.bytes] : [],
+    );
+    let next = 0;
+    for (let cycle = 0; cycle <= cycles; cycle++) {
+      if (cycle > 0) {
+        sink.cable("unplug");
+        await sink.write(Buffer.alloc(0));
+        await until(() => closes >= cycle, `close ${cycle}`);
+        // The old port released: a non-null setting from here on is the reopened port's.
+        await until(() => source.currentSettings === null, `port ${cycle} released`);
+        sink.cable("replug");
+        await sink.write(Buffer.alloc(0));
+      }
+      // The port is open again (being judged, not yet reported up): from now on nothing may be lost.
+      await until(() => source.currentSettings !== null, `port ${cycle} open for detection`);
+      for (let i = 0; i < PER_CYCLE; i++) await sink.write(sent[next++] as Buffer);
+      await until(() => received.length === next, `telegram ${next}`);
+      expect(opens).toBe(cycle + 1);
+    }
+    const frames = sent.map((t) => t.subarray(0, t.lastIndexOf("!") + 5));
+    for (let i = 0; i < next; i++)
+      expect(received[i]?.equals(frames[i] as Buffer), `telegram ${i}`).toBe(true);
+    expect(source.detectedSettings).toBe(SERIAL_CANDIDATES[0]);
   });
 });
