@@ -14,7 +14,7 @@ import {
   resolveNetwork,
   type SourceConfig,
 } from "../../src/config/index.ts";
-import { GATEWAY_KEYS, METER_KEYS, SOURCE_KEYS } from "../../src/config/schema.ts";
+import { DATA_REQUESTS, GATEWAY_KEYS, METER_KEYS, SOURCE_KEYS } from "../../src/config/schema.ts";
 import {
   SERIAL_9600_7E1,
   SERIAL_115200_7E1,
@@ -23,6 +23,7 @@ import {
 } from "../../src/dsmr/index.ts";
 import type { MeterKind } from "../../src/meters/index.ts";
 import { isP1Error, type P1Error } from "../../src/shared/index.ts";
+import { DATA_REQUEST_CHOICES } from "../../src/transport/index.ts";
 
 const EXAMPLE = join(dirname(fileURLToPath(import.meta.url)), "../../src/config/example.yaml");
 
@@ -650,6 +651,10 @@ sources:
 });
 
 describe("tables", () => {
+  it("dataRequest takes exactly the lines the serial source knows", () => {
+    expect([...DATA_REQUESTS].sort()).toEqual([...DATA_REQUEST_CHOICES].sort());
+  });
+
   it("meter types are the meter kinds of src/meters", () => {
     const same: [MeterType] extends [MeterKind] ? ([MeterKind] extends [MeterType] ? true : false) : false =
       true;
