@@ -39,6 +39,12 @@ Options:
   --grpc-port N          gRPC port (default 50051; 0 = any free port)
   --api-port N           ESPHome native API port (default 6053)
   --api-encryption-key K native API Noise key, base64 of 32 bytes
+  --grpc-tls-cert FILE   serve gRPC over TLS with this PEM certificate (chain)
+  --grpc-tls-key FILE    the certificate's PEM private key
+  --grpc-tls-client-ca F require client certificates signed by this PEM CA (mutual TLS)
+  --grpc-token-file FILE require 'authorization: Bearer <token>' on every gRPC call, token read from FILE
+  --grpc-token TOKEN     the same, token given inline (visible in ps; prefer the file or
+                         the environment variable P1_GATEWAY_GRPC_TOKEN)
   --mdns, --no-mdns      announce on the network (default: on for real meters, off for the simulator)
   --status-interval S    print a status line every S seconds (default 10; 0 = never)
   --log-level L          debug, info, warn or error (default info)
@@ -53,6 +59,8 @@ Stops cleanly on Ctrl-C (SIGINT) or SIGTERM. Exit status: 0 stopped, 2 usage or 
 const STALL_TIMEOUT_MS = 30_000;
 
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+/** Environment variable that may hold the gRPC token (not visible in `ps`, unlike a flag). */
+export const GRPC_TOKEN_ENV = "P1_GATEWAY_GRPC_TOKEN";
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
@@ -165,6 +173,11 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
       "grpc-port": { type: "string" },
       "api-port": { type: "string" },
       "api-encryption-key": { type: "string" },
+      "grpc-tls-cert": { type: "string" },
+      "grpc-tls-key": { type: "string" },
+      "grpc-tls-client-ca": { type: "string" },
+      "grpc-token": { type: "string" },
+      "grpc-token-file": { type: "string" },
       mdns: { type: "boolean" },
       "no-mdns": { type: "boolean" },
       "status-interval": { type: "string" },
@@ -185,28 +198,41 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
     throw new UsageError("--status-interval must be a number of seconds, 0 or more");
 
   let config: GatewayConfig;
+  const configWarnings: string[] = [];
   try {
     // The config loader checks the flags too (one source only, ports, keys) and names the flag at fault.
-    config = loadConfig(values.config, {
-      serialPort: values.serial,
-      tcp: values.tcp,
-      file: values.file,
-      simulate: values.simulate,
-      decryptionKey: values["decryption-key"],
-      receivedTimeout: values["received-timeout"],
-      name: values.name,
-      host: values.host,
-      grpcPort: values["grpc-port"],
-      apiPort: values["api-port"],
-      apiEncryptionKey: values["api-encryption-key"],
-      mdns: values.mdns ? true : values["no-mdns"] ? false : undefined,
-    });
+    config = loadConfig(
+      values.config,
+      {
+        serialPort: values.serial,
+        tcp: values.tcp,
+        file: values.file,
+        simulate: values.simulate,
+        decryptionKey: values["decryption-key"],
+        receivedTimeout: values["received-timeout"],
+        name: values.name,
+        host: values.host,
+        grpcPort: values["grpc-port"],
+        apiPort: values["api-port"],
+        apiEncryptionKey: values["api-encryption-key"],
+        mdns: values.mdns ? true : values["no-mdns"] ? false : undefined,
+        grpcTlsCert: values["grpc-tls-cert"],
+        grpcTlsKey: values["grpc-tls-key"],
+        grpcTlsClientCa: values["grpc-tls-client-ca"],
+        // The environment keeps the token out of `ps`; a flag still wins over it.
+        grpcToken:
+          values["grpc-token"] ?? (values["grpc-token-file"] ? undefined : process.env[GRPC_TOKEN_ENV]),
+        grpcTokenFile: values["grpc-token-file"],
+      },
+      { onWarning: (w) => configWarnings.push(w) },
+    );
   } catch (e) {
     if (isP1Error(e, "CONFIG_INVALID")) throw new UsageError(e.message);
     throw e;
   }
 
   const log = createLogger("p1", { sink: (line) => process.stderr.write(`${line}\n`), level });
+  for (const w of configWarnings) log.warn(w);
   // A simulated meter must not show up in a real Home Assistant by surprise: loopback unless asked.
   const { host, mdns } = resolveNetwork(config);
   if (mdns) log.warn("mDNS announcement is not implemented yet: add the device in Home Assistant by address");
@@ -225,7 +251,13 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
 
   let grpc: Awaited<ReturnType<typeof startGrpcServer>>;
   try {
-    grpc = await startGrpcServer(gateway, { host, port: config.grpcPort, logger: log.child("grpc") });
+    grpc = await startGrpcServer(gateway, {
+      host,
+      port: config.grpcPort,
+      logger: log.child("grpc"),
+      ...(config.grpcTls ? { tls: config.grpcTls } : {}),
+      ...(config.grpcToken ? { token: config.grpcToken } : {}),
+    });
   } catch (e) {
     throw new UsageError(`cannot serve gRPC on ${host}:${config.grpcPort}: ${(e as Error).message}`);
   }
@@ -249,9 +281,17 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   gateway.start();
 
   const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  if (config.grpcToken && !config.grpcTls && !isLoopback(host))
+    log.warn("the gRPC token travels in plaintext on the network: set grpcTlsCert and grpcTlsKey");
+  // How to try it, with the flags the server's security needs (the token itself is never printed).
+  const grpcurlFlags = [
+    config.grpcTls ? `-cacert ${config.grpcTls.certFile}` : "-plaintext",
+    ...(config.grpcTls?.clientCaFile ? ["-cert CLIENT.pem -key CLIENT.key"] : []),
+    ...(config.grpcToken ? ["-H 'authorization: Bearer <token>'"] : []),
+  ].join(" ");
   out(`p1-gateway ${version}: ${sources.map((s) => s.source.description).join(", ")}`);
   out(
-    `gRPC        ${grpc.address}   (try: grpcurl -plaintext ${shown}:${grpc.port} p1gateway.v1.Gateway/ListEntities)`,
+    `gRPC        ${grpc.address}   (try: grpcurl ${grpcurlFlags} ${shown}:${grpc.port} p1gateway.v1.Gateway/ListEntities)`,
   );
   out(
     `native API  ${host}:${native.port}   (Home Assistant: add the ESPHome integration with host ${shown}, port ${native.port}${config.apiEncryptionKey ? ", and the encryption key" : ""})`,

@@ -4,6 +4,7 @@ export {
   GATEWAY_SERVICE,
   type GrpcServer,
   type GrpcServerOptions,
+  type GrpcTlsOptions,
   loadGatewayPackage,
   PROTO_ROOT,
   startGrpcServer,
