@@ -1,4 +1,5 @@
 import { UsageError } from "./common.ts";
+import { DIAGNOSTICS_HELP, runDiagnostics } from "./diagnostics.ts";
 import { PARSE_HELP, runParse } from "./parse.ts";
 import { PORTS_HELP, runPorts } from "./ports.ts";
 import { PROBE_HELP, runProbe } from "./probe.ts";
@@ -15,6 +16,7 @@ Commands:
   serve             read a meter (or the embedded simulator) and serve its values over gRPC
   ports             list serial ports, marking likely P1 cables
   probe TARGET      read a serial port or HOST:PORT for a while and report what the meter sends
+  diagnostics       print a running gateway's redacted diagnostics bundle, for bug reports
 
 Run 'p1-gateway <command> --help' for a command's options.`;
 
@@ -26,6 +28,7 @@ const COMMANDS: Readonly<Record<string, { run: Command; help: string }>> = {
   serve: { run: runServe, help: SERVE_HELP },
   ports: { run: runPorts, help: PORTS_HELP },
   probe: { run: runProbe, help: PROBE_HELP },
+  diagnostics: { run: runDiagnostics, help: DIAGNOSTICS_HELP },
 };
 
 /** Entry point: dispatches to a command and maps errors to exit codes (2 = usage/config). */

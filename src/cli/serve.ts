@@ -8,6 +8,7 @@ import {
   type GatewayConfig,
   loadConfig,
   meterPolicy,
+  redactConfig,
   resolveNetwork,
   type SourceConfig,
 } from "../config/index.ts";
@@ -257,6 +258,8 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
       logger: log.child("grpc"),
       ...(config.grpcTls ? { tls: config.grpcTls } : {}),
       ...(config.grpcToken ? { token: config.grpcToken } : {}),
+      // Masked in the gateway, redacted here: the bundle leaves the process with nothing left to hide.
+      diagnostics: { recentTelegrams: () => gateway.recentTelegrams(), config: redactConfig(config) },
     });
   } catch (e) {
     throw new UsageError(`cannot serve gRPC on ${host}:${config.grpcPort}: ${(e as Error).message}`);

@@ -1,3 +1,4 @@
+export { DIAGNOSTICS_NOTES, type GrpcDiagnostics, type PbDiagnostics } from "./diagnostics.ts";
 export {
   DEFAULT_MAX_QUEUE_PER_CLIENT,
   GATEWAY_PROTO_FILE,

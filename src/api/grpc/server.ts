@@ -6,6 +6,7 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import type { EntityState, GatewayView, TelegramEvent } from "../../gateway/types.ts";
 import { type Logger, P1Error, silentLogger } from "../../shared/index.ts";
+import { type GrpcDiagnostics, type PbDiagnostics, toDiagnostics } from "./diagnostics.ts";
 import {
   type PbEntityState,
   type PbGatewayInfo,
@@ -54,6 +55,8 @@ export interface GrpcServerOptions {
    * gateway's, health checking and reflection alike); absent = no token asked.
    */
   readonly token?: Uint8Array;
+  /** Telegrams and configuration for GetDiagnostics; without it the bundle has neither. */
+  readonly diagnostics?: GrpcDiagnostics;
 }
 
 /** TLS of the gRPC server: PEM certificate chain and key, and optionally the CA of client certificates. */
@@ -564,6 +567,20 @@ export async function startGrpcServer(view: GatewayView, options: GrpcServerOpti
     ) => listEntities(ctx, cb),
     StreamStates: (call: grpc.ServerWritableStream<unknown, PbEntityState>) => streamStates(ctx, call),
     StreamTelegrams: (call: grpc.ServerWritableStream<unknown, PbTelegram>) => streamTelegrams(ctx, call),
+    GetDiagnostics: (
+      _call: grpc.ServerUnaryCall<unknown, PbDiagnostics>,
+      cb: grpc.sendUnaryData<PbDiagnostics>,
+    ) => {
+      let reply: PbDiagnostics;
+      try {
+        reply = toDiagnostics(view.info(), options.diagnostics, Date.now());
+      } catch (e) {
+        if (isInternalError(e)) ctx.reportInternal(e);
+        cb(toGrpcStatus(e));
+        return;
+      }
+      cb(null, reply);
+    },
   };
   server.addService(gatewayServiceDefinition(pkg), handlers);
   const health = new HealthImplementation({ "": "SERVING", [GATEWAY_SERVICE]: "SERVING" });
