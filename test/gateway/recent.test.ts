@@ -39,7 +39,8 @@ describe("Gateway.recentTelegrams", () => {
     for (const b of bytes.slice(0, 4)) h.push(b);
     // A fifth telegram with a flipped digit: dropped as CRC_MISMATCH, and kept.
     const bad = Buffer.from(bytes[4] as Buffer);
-    bad[bad.indexOf("1-0:1.8.1(") + 12] ^= 0x01;
+    const at = bad.indexOf("1-0:1.8.1(") + 12;
+    bad[at] = (bad[at] as number) ^ 0x01;
     h.push(bad);
     const recent = h.gateway.recentTelegrams();
     expect(recent.map((t) => t.outcome)).toEqual(["OK", "OK", "CRC_MISMATCH"]);
