@@ -36,7 +36,7 @@ Options:
   --decryption-key HEX   AES-128 key of an encrypted meter (Smarty), 32 hex digits
   --received-timeout S   seconds without a valid telegram before values go unavailable (default 120)
   --name NAME            device name shown to clients
-  --host ADDR            bind address (default 127.0.0.1 for the simulator, else all interfaces)
+  --host ADDR            bind address (default 127.0.0.1 for the simulator, else 0.0.0.0)
   --grpc-port N          gRPC port (default 50051; 0 = any free port)
   --api-port N           ESPHome native API port (default 6053)
   --api-encryption-key K native API Noise key, base64 of 32 bytes
