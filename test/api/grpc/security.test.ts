@@ -31,9 +31,12 @@ function view(): MemoryView {
   return v;
 }
 
+let lastView: MemoryView | null = null;
+
 async function serve(options: Partial<GrpcServerOptions>): Promise<GrpcServer> {
   const logger = createLogger("p1", { sink: (l) => logLines.push(l), level: "debug" });
-  const server = await startGrpcServer(view(), { host: "127.0.0.1", port: 0, logger, ...options });
+  lastView = view();
+  const server = await startGrpcServer(lastView, { host: "127.0.0.1", port: 0, logger, ...options });
   closers.push(() => server.stop());
   return server;
 }
@@ -119,6 +122,7 @@ describe("gRPC bearer token", () => {
     // A refused stream never reaches the handler: no client is counted, nothing is subscribed.
     const err = await streamError(wrong.gateway.streamStates());
     expect(err.code).toBe(status.UNAUTHENTICATED);
+    expect(lastView?.maxClients).toBe(0);
     const log = logLines.join("\n");
     expect(log).toMatch(/GetInfo from 127\.0\.0\.1 refused: no bearer token/);
     expect(log).toMatch(/refused: a wrong token/);
