@@ -7,6 +7,7 @@ import { fileErrorReason } from "../shared/index.ts";
 import { UsageError } from "./common.ts";
 import { GRPC_TOKEN_ENV } from "./serve.ts";
 
+/** `p1-gateway diagnostics --help`. */
 export const DIAGNOSTICS_HELP = `Usage: p1-gateway diagnostics [options]
 
 Fetches a redacted diagnostics bundle from a running gateway (gRPC GetDiagnostics) and prints it, to
