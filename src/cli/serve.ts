@@ -1,9 +1,17 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
+import { isIPv4 } from "node:net";
 import { parseArgs } from "node:util";
 import { startGrpcServer } from "../api/grpc/index.ts";
-import { type NativeApiServer, startNativeApiServer } from "../api/native/index.ts";
+import {
+  ESPHOME_VERSION,
+  type NativeApiServer,
+  NOISE_PROTOCOL,
+  PROJECT_NAME,
+  SourceView,
+  startNativeApiServer,
+} from "../api/native/index.ts";
 import {
   type GatewayConfig,
   loadConfig,
@@ -11,6 +19,12 @@ import {
   resolveNetwork,
   type SourceConfig,
 } from "../config/index.ts";
+import {
+  createBonjourResponder,
+  type EsphomeDeviceAnnouncement,
+  type MdnsAnnouncer,
+  startMdnsAnnouncer,
+} from "../discovery/index.ts";
 import { formatSerial, SERIAL_CANDIDATES } from "../dsmr/index.ts";
 import { Gateway, type GatewaySource, type GatewayView } from "../gateway/index.ts";
 import { createLogger, isP1Error, type Logger, type LogLevel } from "../shared/index.ts";
@@ -37,9 +51,12 @@ Options:
   --name NAME            device name shown to clients
   --host ADDR            bind address (default 127.0.0.1 for the simulator, else all interfaces)
   --grpc-port N          gRPC port (default 50051; 0 = any free port)
-  --api-port N           ESPHome native API port (default 6053)
+  --api-port N           ESPHome native API port (default 6053); with several sources, one device
+                         per source on N, N+1, …
   --api-encryption-key K native API Noise key, base64 of 32 bytes
-  --mdns, --no-mdns      announce on the network (default: on for real meters, off for the simulator)
+  --mdns, --no-mdns      announce over mDNS (_esphomelib._tcp for Home Assistant, _p1-gateway._tcp for
+                         gRPC); default: on for real meters, off for the simulator
+  --mdns-interface I     announce on this interface only: its IPv4 address or name (eth0)
   --status-interval S    print a status line every S seconds (default 10; 0 = never)
   --log-level L          debug, info, warn or error (default info)
   -h, --help             show this help
@@ -118,9 +135,45 @@ function hostName(name: string): string {
  * A MAC-like device id Home Assistant keys the device by: locally administered (02:…), derived from the
  * name and the sources, so it is the same on every start and differs between gateways.
  */
-function stableMac(config: GatewayConfig): string {
-  const seed = [config.name, ...config.sources.map((s) => s.id)].join("\0");
-  return `02${createHash("sha256").update(seed).digest("hex").slice(0, 10)}`;
+function stableMac(config: GatewayConfig, sourceId?: string): string {
+  const seed =
+    sourceId === undefined ? [config.name, ...config.sources.map((s) => s.id)] : [config.name, sourceId];
+  return `02${createHash("sha256").update(seed.join("\0")).digest("hex").slice(0, 10)}`;
+}
+
+/** One native-API device: the whole gateway, or one source of several. */
+interface DevicePlan {
+  readonly name: string;
+  readonly friendlyName: string;
+  readonly mac: string;
+  readonly port: number;
+  readonly view: GatewayView;
+}
+
+/**
+ * One native-API device per gateway source (issue #6): a single source is the gateway's device on
+ * apiPort; several sources are several devices on apiPort, apiPort+1, … (0 stays "any free port"),
+ * named `<name>-<source id>`, so Home Assistant shows each meter connection as its own device.
+ */
+function planDevices(config: GatewayConfig, gateway: GatewayView): DevicePlan[] {
+  if (config.sources.length === 1) {
+    return [
+      {
+        name: hostName(config.name),
+        friendlyName: config.name,
+        mac: stableMac(config),
+        port: config.apiPort,
+        view: gateway,
+      },
+    ];
+  }
+  return config.sources.map((s, i) => ({
+    name: hostName(`${config.name}-${s.id}`),
+    friendlyName: `${config.name} ${s.id}`,
+    mac: stableMac(config, s.id),
+    port: config.apiPort === 0 ? 0 : config.apiPort + i,
+    view: new SourceView(gateway, s.id),
+  }));
 }
 
 /** One line a person can read at a glance: link, version, counts and the headline values. */
@@ -167,6 +220,7 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
       "api-encryption-key": { type: "string" },
       mdns: { type: "boolean" },
       "no-mdns": { type: "boolean" },
+      "mdns-interface": { type: "string" },
       "status-interval": { type: "string" },
       "log-level": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -200,6 +254,7 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
       apiPort: values["api-port"],
       apiEncryptionKey: values["api-encryption-key"],
       mdns: values.mdns ? true : values["no-mdns"] ? false : undefined,
+      mdnsInterface: values["mdns-interface"],
     });
   } catch (e) {
     if (isP1Error(e, "CONFIG_INVALID")) throw new UsageError(e.message);
@@ -209,7 +264,6 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   const log = createLogger("p1", { sink: (line) => process.stderr.write(`${line}\n`), level });
   // A simulated meter must not show up in a real Home Assistant by surprise: loopback unless asked.
   const { host, mdns } = resolveNetwork(config);
-  if (mdns) log.warn("mDNS announcement is not implemented yet: add the device in Home Assistant by address");
   const sources: GatewaySource[] = config.sources.map((s) => ({
     id: s.id,
     source: createSource(s, log),
@@ -229,22 +283,66 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   } catch (e) {
     throw new UsageError(`cannot serve gRPC on ${host}:${config.grpcPort}: ${(e as Error).message}`);
   }
-  let native: NativeApiServer;
-  try {
-    native = await startNativeApiServer(gateway, {
-      host,
-      port: config.apiPort,
-      name: hostName(config.name),
-      friendlyName: config.name,
-      mac: stableMac(config),
-      model: "P1 smart meter",
-      projectVersion: version,
-      ...(config.apiEncryptionKey ? { encryptionKey: config.apiEncryptionKey } : {}),
-      logger: log.child("api"),
-    });
-  } catch (e) {
+  const devices = planDevices(config, gateway);
+  const natives: NativeApiServer[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const n of natives) await n.stop();
+    for (const d of devices) if (d.view instanceof SourceView) d.view.close();
     await grpc.stop();
-    throw new UsageError(`cannot serve the native API on ${host}:${config.apiPort}: ${(e as Error).message}`);
+  };
+  for (const d of devices) {
+    try {
+      natives.push(
+        await startNativeApiServer(d.view, {
+          host,
+          port: d.port,
+          name: d.name,
+          friendlyName: d.friendlyName,
+          mac: d.mac,
+          model: "P1 smart meter",
+          projectVersion: version,
+          ...(config.apiEncryptionKey ? { encryptionKey: config.apiEncryptionKey } : {}),
+          logger: log.child("api"),
+        }),
+      );
+    } catch (e) {
+      await stopAll();
+      throw new UsageError(`cannot serve the native API on ${host}:${d.port}: ${(e as Error).message}`);
+    }
+  }
+  let announcer: MdnsAnnouncer | null = null;
+  // Bound to one address: announce that address only, on its interface (others lead nowhere).
+  const boundV4 = isIPv4(host) && host !== "0.0.0.0" ? host : undefined;
+  const mdnsInterface = config.mdnsInterface ?? boundV4;
+  if (mdns) {
+    try {
+      const responder = createBonjourResponder({
+        interface: mdnsInterface,
+        addresses: boundV4 === undefined ? undefined : [boundV4],
+        logger: log.child("mdns"),
+      });
+      const announced: EsphomeDeviceAnnouncement[] = devices.map((d, i) => ({
+        name: d.name,
+        friendlyName: d.friendlyName,
+        mac: d.mac,
+        port: natives[i]?.port ?? d.port,
+        apiEncryption: config.apiEncryptionKey ? NOISE_PROTOCOL : null,
+      }));
+      announcer = startMdnsAnnouncer(gateway, {
+        responder,
+        devices: announced,
+        gatewayName: hostName(config.name),
+        grpcPort: grpc.port,
+        esphomeVersion: ESPHOME_VERSION,
+        projectName: PROJECT_NAME,
+        projectVersion: version,
+        logger: log.child("mdns"),
+      });
+    } catch (e) {
+      await stopAll();
+      if (isP1Error(e, "CONFIG_INVALID")) throw new UsageError(e.message);
+      throw e;
+    }
   }
   gateway.start();
 
@@ -253,9 +351,22 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   out(
     `gRPC        ${grpc.address}   (try: grpcurl -plaintext ${shown}:${grpc.port} p1gateway.v1.Gateway/ListEntities)`,
   );
-  out(
-    `native API  ${host}:${native.port}   (Home Assistant: add the ESPHome integration with host ${shown}, port ${native.port}${config.apiEncryptionKey ? ", and the encryption key" : ""})`,
-  );
+  for (const [i, n] of natives.entries()) {
+    const d = devices[i] as DevicePlan;
+    const which = devices.length > 1 ? ` ${d.name}` : "";
+    out(
+      `native API  ${host}:${n.port}${which}   (Home Assistant: add the ESPHome integration with host ${shown}, port ${n.port}${config.apiEncryptionKey ? ", and the encryption key" : ""})`,
+    );
+  }
+  if (announcer !== null) {
+    const names = announcer
+      .services()
+      .map((sv) => `${sv.name}._${sv.type}._tcp port ${sv.port}`)
+      .join(", ");
+    out(`mDNS        ${names} on ${mdnsInterface ?? "every interface"}`);
+  } else {
+    out("mDNS        off (--mdns announces; Home Assistant can still add the device by host and port)");
+  }
   if (isLoopback(host))
     out(`bound to ${host}: only this machine can connect (--host 0.0.0.0 opens it); Ctrl-C stops`);
 
@@ -270,7 +381,10 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   for (const s of signals) process.off(s, onSignal);
   if (status) clearInterval(status);
   log.info("stopping");
-  await native.stop();
+  // Goodbye packets first: Home Assistant marks the device gone at once instead of after the TTL.
+  await announcer?.stop();
+  for (const n of natives) await n.stop();
+  for (const d of devices) if (d.view instanceof SourceView) d.view.close();
   await gateway.stop();
   await grpc.stop();
   out(statusLine(gateway));
