@@ -21,6 +21,8 @@ const CLIENT_IF = `p1m${PID}c`.slice(0, 15);
 // Private addresses that exist only on the veth pair inside the two namespaces.
 const SERVER_ADDR = "10.231.7.1";
 const CLIENT_ADDR = "10.231.7.2";
+// A second address on the server's veth where nothing listens: serve bound to SERVER_ADDR must not announce it.
+const SERVER_OTHER_ADDR = "10.231.8.1";
 const SYSTEM_PYTHON = "/usr/bin/python3";
 const STEP_TIMEOUT_MS = 10_000;
 
@@ -101,6 +103,7 @@ function setUp(): string | null {
       run("ip", ["-n", ns, "link", "set", dev, "up"]);
       run("ip", ["-n", ns, "route", "add", "224.0.0.0/4", "dev", dev]);
     }
+    run("ip", ["-n", SERVER_NS, "addr", "add", `${SERVER_OTHER_ADDR}/24`, "dev", SERVER_IF]);
     return null;
   } catch (e) {
     cleanup();

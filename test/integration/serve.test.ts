@@ -188,6 +188,7 @@ describe("p1-gateway serve", () => {
       "--grpc-port",
       "--api-port",
       "--mdns",
+      "--mdns-interface",
     ])
       expect(r.stdout.toString()).toContain(flag);
   });
