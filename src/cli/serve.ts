@@ -314,7 +314,11 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   // Bound to one address: announce that address only, on its interface (others lead nowhere).
   const boundV4 = isIPv4(host) && host !== "0.0.0.0" ? host : undefined;
   const mdnsInterface = config.mdnsInterface ?? boundV4;
-  if (mdns) {
+  // An announcement of a loopback-only API would send Home Assistant to an address it cannot reach.
+  const announce = mdns && !isLoopback(host);
+  if (mdns && !announce)
+    log.warn(`bound to ${host}: not announcing over mDNS; --host opens the API to the network`);
+  if (announce) {
     try {
       const responder = createBonjourResponder({
         interface: mdnsInterface,
@@ -365,7 +369,9 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
       .join(", ");
     out(`mDNS        ${names} on ${mdnsInterface ?? "every interface"}`);
   } else {
-    out("mDNS        off (--mdns announces; Home Assistant can still add the device by host and port)");
+    out(
+      `mDNS        off (${mdns ? `bound to ${host}` : "--mdns announces"}; Home Assistant can still add the device by host and port)`,
+    );
   }
   if (isLoopback(host))
     out(`bound to ${host}: only this machine can connect (--host 0.0.0.0 opens it); Ctrl-C stops`);

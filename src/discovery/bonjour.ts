@@ -93,6 +93,7 @@ export function createBonjourResponder(options: MdnsNetworkOptions = {}): MdnsRe
         const all = published.records.bind(published);
         published.records = () => all().filter((r) => r.type !== "A" || only.includes(String(r.data)));
       }
+      published.on("up", () => logger.info(`announced ${published.fqdn} port ${published.port}`));
       let gone: Promise<void> | undefined;
       return {
         unpublish: () => {

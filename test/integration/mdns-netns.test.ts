@@ -200,6 +200,22 @@ interface ZeroconfEvent {
 }
 
 describe.skipIf(missing !== null)("mDNS in two network namespaces", () => {
+  // Run in the namespace too: were the rule broken, the stray announcement must not reach the host network.
+  it("does not announce an API bound to loopback, and says so", async (ctx) => {
+    if (setupProblem !== null) ctx.skip();
+    const serve = new NsChild(
+      SERVER_NS,
+      process.execPath,
+      [BIN, "serve", "--simulate", "5.0", "--mdns", "--host", "127.0.0.1", "--status-interval", "0"],
+      30_000,
+    );
+    const line = await serve.line((l) => l.startsWith("mDNS "), "mDNS line from serve", 20_000);
+    expect(line).toMatch(/^mDNS\s+off \(bound to 127\.0\.0\.1/);
+    expect(serve.stderr).toContain("not announcing over mDNS");
+    serve.child.kill("SIGINT");
+    expect(await serve.exited()).toBe(0);
+  }, 40_000);
+
   it("HA's zeroconf and `discover` see the gateway; its address leads to a native-API session; goodbyes on stop", async (ctx) => {
     if (setupProblem !== null) ctx.skip();
     const key = randomBytes(32).toString("base64");
