@@ -37,6 +37,7 @@ export interface ConfigOverrides {
   readonly apiPort?: number | string | undefined;
   readonly apiEncryptionKey?: string | undefined;
   readonly mdns?: boolean | undefined;
+  readonly mdnsInterface?: string | undefined;
   readonly decryptionKey?: string | undefined;
   readonly authenticationKey?: string | undefined;
   readonly receivedTimeout?: number | string | undefined;
@@ -160,6 +161,7 @@ function resolveConfig(raw: RawConfig, problems: Problem[], baseDir: string | un
     apiPort,
     apiEncryptionKey: raw.apiEncryptionKey ?? null,
     mdns: raw.mdns ?? null,
+    mdnsInterface: raw.mdnsInterface ?? null,
     sources: resolveSources(raw, problems, baseDir),
     ...resolveGrpcSecurity(raw, problems, baseDir),
   };
@@ -326,7 +328,8 @@ export function meterPolicy(
 export function resolveNetwork(config: GatewayConfig): { host: string; mdns: boolean } {
   const simulatedOnly = config.sources.every((s) => s.kind === "simulator");
   return {
-    host: config.host ?? (simulatedOnly ? "127.0.0.1" : "0.0.0.0"),
+    // Announcing a loopback-only API would send Home Assistant nowhere: asking for mDNS opens the bind.
+    host: config.host ?? (simulatedOnly && config.mdns !== true ? "127.0.0.1" : "0.0.0.0"),
     mdns: config.mdns ?? !simulatedOnly,
   };
 }

@@ -93,6 +93,8 @@ export interface GatewayConfig {
   readonly apiEncryptionKey: Buffer | null;
   /** Announce over mDNS; null = not set (see `resolveNetwork`). */
   readonly mdns: boolean | null;
+  /** IPv4 address or name of the one interface mDNS runs on; null = every interface (or the bind address). */
+  readonly mdnsInterface: string | null;
   readonly sources: readonly SourceConfig[];
   /** TLS of the gRPC API; absent = plaintext. */
   readonly grpcTls?: GrpcTlsConfig;
@@ -189,6 +191,17 @@ function readHostName(v: unknown, what: string): Read<string> {
   const t = readText(v, what);
   if (!t.ok) return t;
   if (isIP(t.value) !== 0 || HOSTNAME_RE.test(t.value)) return ok(t.value);
+  return fail(`expected ${what}, got ${quote(t.value)}`);
+}
+
+// A Linux/BSD interface name: up to 15 characters, no spaces or slashes (IFNAMSIZ).
+const INTERFACE_NAME_RE = /^[A-Za-z0-9_.:-]{1,15}$/;
+
+function readMdnsInterface(v: unknown): Read<string> {
+  const what = "an interface's IPv4 address or name, like 192.168.1.10 or eth0";
+  const t = readText(v, what);
+  if (!t.ok) return t;
+  if (isIP(t.value) === 4 || (isIP(t.value) === 0 && INTERFACE_NAME_RE.test(t.value))) return ok(t.value);
   return fail(`expected ${what}, got ${quote(t.value)}`);
 }
 
@@ -588,6 +601,8 @@ export const GATEWAY_KEYS = {
   grpcToken: field(readGrpcToken).optional(),
   /** A file holding grpcToken (kept out of the configuration and of `ps`). */
   grpcTokenFile: field((v) => readText(v, "a token file path")).optional(),
+  /** The one interface mDNS announces on (IPv4 address or name); absent = every interface. */
+  mdnsInterface: field(readMdnsInterface).optional(),
 };
 
 /** A `sources` entry. */
