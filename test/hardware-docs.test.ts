@@ -1,6 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { DIAGNOSTICS_HELP } from "../src/cli/diagnostics.ts";
+import { DISCOVER_HELP } from "../src/cli/discover.ts";
 import { PARSE_HELP } from "../src/cli/parse.ts";
 import { PORTS_HELP } from "../src/cli/ports.ts";
 import { PROBE_HELP } from "../src/cli/probe.ts";
@@ -19,6 +21,8 @@ const HELP: Readonly<Record<string, string>> = {
   serve: SERVE_HELP,
   ports: PORTS_HELP,
   probe: PROBE_HELP,
+  discover: DISCOVER_HELP,
+  diagnostics: DIAGNOSTICS_HELP,
 };
 const BAUD_KEYS = ["baudRate", "dataBits", "parity", "stopBits"];
 const CONFIG_KEYS = new Set([...TOP_LEVEL_KEYS, ...Object.keys(METER_KEYS), ...BAUD_KEYS]);

@@ -1,4 +1,6 @@
 import { UsageError } from "./common.ts";
+import { DIAGNOSTICS_HELP, runDiagnostics } from "./diagnostics.ts";
+import { DISCOVER_HELP, runDiscover } from "./discover.ts";
 import { PARSE_HELP, runParse } from "./parse.ts";
 import { PORTS_HELP, runPorts } from "./ports.ts";
 import { PROBE_HELP, runProbe } from "./probe.ts";
@@ -12,9 +14,11 @@ Reads Dutch (DSMR), Belgian (e-MUCS) and Luxembourg (Smarty) smart meters from t
 Commands:
   parse [FILE|-]    parse telegrams from a file or stdin and print them as JSON lines
   simulate          write simulated meter telegrams to stdout, a file, TCP, a serial port or a pty
-  serve             read a meter (or the embedded simulator) and serve its values over gRPC
+  serve             read a meter (or the embedded simulator) and serve it over gRPC and the ESPHome API
   ports             list serial ports, marking likely P1 cables
   probe TARGET      read a serial port or HOST:PORT for a while and report what the meter sends
+  diagnostics       print a running gateway's redacted diagnostics bundle, for bug reports
+  discover          list p1-gateways and ESPHome devices announced over mDNS, as JSON lines
 
 Run 'p1-gateway <command> --help' for a command's options.`;
 
@@ -26,6 +30,8 @@ const COMMANDS: Readonly<Record<string, { run: Command; help: string }>> = {
   serve: { run: runServe, help: SERVE_HELP },
   ports: { run: runPorts, help: PORTS_HELP },
   probe: { run: runProbe, help: PROBE_HELP },
+  diagnostics: { run: runDiagnostics, help: DIAGNOSTICS_HELP },
+  discover: { run: runDiscover, help: DISCOVER_HELP },
 };
 
 /** Entry point: dispatches to a command and maps errors to exit codes (2 = usage/config). */

@@ -1,16 +1,31 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
+import { isIPv4 } from "node:net";
 import { parseArgs } from "node:util";
 import { startGrpcServer } from "../api/grpc/index.ts";
-import { type NativeApiServer, startNativeApiServer } from "../api/native/index.ts";
+import {
+  ESPHOME_VERSION,
+  type NativeApiServer,
+  NOISE_PROTOCOL,
+  PROJECT_NAME,
+  SourceView,
+  startNativeApiServer,
+} from "../api/native/index.ts";
 import {
   type GatewayConfig,
   loadConfig,
   meterPolicy,
+  redactConfig,
   resolveNetwork,
   type SourceConfig,
 } from "../config/index.ts";
+import {
+  createBonjourResponder,
+  type EsphomeDeviceAnnouncement,
+  type MdnsAnnouncer,
+  startMdnsAnnouncer,
+} from "../discovery/index.ts";
 import { formatSerial, SERIAL_CANDIDATES } from "../dsmr/index.ts";
 import { Gateway, type GatewaySource, type GatewayView } from "../gateway/index.ts";
 import { createLogger, isP1Error, type Logger, type LogLevel } from "../shared/index.ts";
@@ -44,11 +59,20 @@ Options:
   --decryption-key HEX   AES-128 key of an encrypted meter (Smarty), 32 hex digits
   --received-timeout S   seconds without a valid telegram before values go unavailable (default 120)
   --name NAME            device name shown to clients
-  --host ADDR            bind address (default 127.0.0.1 for the simulator, else all interfaces)
+  --host ADDR            bind address (default 127.0.0.1 for the simulator, else 0.0.0.0)
   --grpc-port N          gRPC port (default 50051; 0 = any free port)
-  --api-port N           ESPHome native API port (default 6053)
+  --api-port N           ESPHome native API port (default 6053); with several sources, one device
+                         per source on N, N+1, …
   --api-encryption-key K native API Noise key, base64 of 32 bytes
-  --mdns, --no-mdns      announce on the network (default: on for real meters, off for the simulator)
+  --grpc-tls-cert FILE   serve gRPC over TLS with this PEM certificate (chain)
+  --grpc-tls-key FILE    the certificate's PEM private key
+  --grpc-tls-client-ca F require client certificates signed by this PEM CA (mutual TLS)
+  --grpc-token-file FILE require 'authorization: Bearer <token>' on every gRPC call, token read from FILE
+  --grpc-token TOKEN     the same, token given inline (visible in ps; prefer the file or
+                         the environment variable P1_GATEWAY_GRPC_TOKEN)
+  --mdns, --no-mdns      announce over mDNS (_esphomelib._tcp for Home Assistant, _p1-gateway._tcp for
+                         gRPC); default: on for real meters, off for the simulator
+  --mdns-interface I     announce on this interface only: its IPv4 address or name (eth0)
   --status-interval S    print a status line every S seconds (default 10; 0 = never)
   --log-level L          debug, info, warn or error (default info)
   -h, --help             show this help
@@ -62,6 +86,8 @@ Stops cleanly on Ctrl-C (SIGINT) or SIGTERM. Exit status: 0 stopped, 2 usage or 
 const STALL_TIMEOUT_MS = 30_000;
 
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+/** Environment variable that may hold the gRPC token (not visible in `ps`, unlike a flag). */
+export const GRPC_TOKEN_ENV = "P1_GATEWAY_GRPC_TOKEN";
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
@@ -129,9 +155,45 @@ function hostName(name: string): string {
  * A MAC-like device id Home Assistant keys the device by: locally administered (02:…), derived from the
  * name and the sources, so it is the same on every start and differs between gateways.
  */
-function stableMac(config: GatewayConfig): string {
-  const seed = [config.name, ...config.sources.map((s) => s.id)].join("\0");
-  return `02${createHash("sha256").update(seed).digest("hex").slice(0, 10)}`;
+function stableMac(config: GatewayConfig, sourceId?: string): string {
+  const seed =
+    sourceId === undefined ? [config.name, ...config.sources.map((s) => s.id)] : [config.name, sourceId];
+  return `02${createHash("sha256").update(seed.join("\0")).digest("hex").slice(0, 10)}`;
+}
+
+/** One native-API device: the whole gateway, or one source of several. */
+interface DevicePlan {
+  readonly name: string;
+  readonly friendlyName: string;
+  readonly mac: string;
+  readonly port: number;
+  readonly view: GatewayView;
+}
+
+/**
+ * One native-API device per gateway source (issue #6): a single source is the gateway's device on
+ * apiPort; several sources are several devices on apiPort, apiPort+1, … (0 stays "any free port"),
+ * named `<name>-<source id>`, so Home Assistant shows each meter connection as its own device.
+ */
+function planDevices(config: GatewayConfig, gateway: GatewayView): DevicePlan[] {
+  if (config.sources.length === 1) {
+    return [
+      {
+        name: hostName(config.name),
+        friendlyName: config.name,
+        mac: stableMac(config),
+        port: config.apiPort,
+        view: gateway,
+      },
+    ];
+  }
+  return config.sources.map((s, i) => ({
+    name: hostName(`${config.name}-${s.id}`),
+    friendlyName: `${config.name} ${s.id}`,
+    mac: stableMac(config, s.id),
+    port: config.apiPort === 0 ? 0 : config.apiPort + i,
+    view: new SourceView(gateway, s.id),
+  }));
 }
 
 /** One line a person can read at a glance: link, version, counts and the headline values. */
@@ -176,8 +238,14 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
       "grpc-port": { type: "string" },
       "api-port": { type: "string" },
       "api-encryption-key": { type: "string" },
+      "grpc-tls-cert": { type: "string" },
+      "grpc-tls-key": { type: "string" },
+      "grpc-tls-client-ca": { type: "string" },
+      "grpc-token": { type: "string" },
+      "grpc-token-file": { type: "string" },
       mdns: { type: "boolean" },
       "no-mdns": { type: "boolean" },
+      "mdns-interface": { type: "string" },
       "status-interval": { type: "string" },
       "log-level": { type: "string" },
       "data-request": { type: "string" },
@@ -198,33 +266,46 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
     throw new UsageError("--status-interval must be a number of seconds, 0 or more");
 
   let config: GatewayConfig;
+  const configWarnings: string[] = [];
   try {
     // The config loader checks the flags too (one source only, ports, keys) and names the flag at fault.
-    config = loadConfig(values.config, {
-      serialPort: values.serial,
-      tcp: values.tcp,
-      file: values.file,
-      simulate: values.simulate,
-      decryptionKey: values["decryption-key"],
-      receivedTimeout: values["received-timeout"],
-      name: values.name,
-      host: values.host,
-      grpcPort: values["grpc-port"],
-      apiPort: values["api-port"],
-      apiEncryptionKey: values["api-encryption-key"],
-      mdns: values.mdns ? true : values["no-mdns"] ? false : undefined,
-      dataRequest: values["data-request"],
-      fanout: values.fanout,
-    });
+    config = loadConfig(
+      values.config,
+      {
+        serialPort: values.serial,
+        tcp: values.tcp,
+        file: values.file,
+        simulate: values.simulate,
+        decryptionKey: values["decryption-key"],
+        receivedTimeout: values["received-timeout"],
+        name: values.name,
+        host: values.host,
+        grpcPort: values["grpc-port"],
+        apiPort: values["api-port"],
+        apiEncryptionKey: values["api-encryption-key"],
+        mdns: values.mdns ? true : values["no-mdns"] ? false : undefined,
+        grpcTlsCert: values["grpc-tls-cert"],
+        grpcTlsKey: values["grpc-tls-key"],
+        grpcTlsClientCa: values["grpc-tls-client-ca"],
+        // The environment keeps the token out of `ps`; a flag still wins over it.
+        grpcToken:
+          values["grpc-token"] ?? (values["grpc-token-file"] ? undefined : process.env[GRPC_TOKEN_ENV]),
+        grpcTokenFile: values["grpc-token-file"],
+        mdnsInterface: values["mdns-interface"],
+        dataRequest: values["data-request"],
+        fanout: values.fanout,
+      },
+      { onWarning: (w) => configWarnings.push(w) },
+    );
   } catch (e) {
     if (isP1Error(e, "CONFIG_INVALID")) throw new UsageError(e.message);
     throw e;
   }
 
   const log = createLogger("p1", { sink: (line) => process.stderr.write(`${line}\n`), level });
+  for (const w of configWarnings) log.warn(w);
   // A simulated meter must not show up in a real Home Assistant by surprise: loopback unless asked.
   const { host, mdns } = resolveNetwork(config);
-  if (mdns) log.warn("mDNS announcement is not implemented yet: add the device in Home Assistant by address");
   const sources: GatewaySource[] = config.sources.map((s) => ({
     id: s.id,
     source: createSource(s, log),
@@ -240,26 +321,82 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
 
   let grpc: Awaited<ReturnType<typeof startGrpcServer>>;
   try {
-    grpc = await startGrpcServer(gateway, { host, port: config.grpcPort, logger: log.child("grpc") });
+    grpc = await startGrpcServer(gateway, {
+      host,
+      port: config.grpcPort,
+      logger: log.child("grpc"),
+      ...(config.grpcTls ? { tls: config.grpcTls } : {}),
+      ...(config.grpcToken ? { token: config.grpcToken } : {}),
+      // Masked in the gateway, redacted here: the bundle leaves the process with nothing left to hide.
+      diagnostics: { recentTelegrams: () => gateway.recentTelegrams(), config: redactConfig(config) },
+    });
   } catch (e) {
     throw new UsageError(`cannot serve gRPC on ${host}:${config.grpcPort}: ${(e as Error).message}`);
   }
-  let native: NativeApiServer;
-  try {
-    native = await startNativeApiServer(gateway, {
-      host,
-      port: config.apiPort,
-      name: hostName(config.name),
-      friendlyName: config.name,
-      mac: stableMac(config),
-      model: "P1 smart meter",
-      projectVersion: version,
-      ...(config.apiEncryptionKey ? { encryptionKey: config.apiEncryptionKey } : {}),
-      logger: log.child("api"),
-    });
-  } catch (e) {
+  const devices = planDevices(config, gateway);
+  const natives: NativeApiServer[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const n of natives) await n.stop();
+    for (const d of devices) if (d.view instanceof SourceView) d.view.close();
     await grpc.stop();
-    throw new UsageError(`cannot serve the native API on ${host}:${config.apiPort}: ${(e as Error).message}`);
+  };
+  for (const d of devices) {
+    try {
+      natives.push(
+        await startNativeApiServer(d.view, {
+          host,
+          port: d.port,
+          name: d.name,
+          friendlyName: d.friendlyName,
+          mac: d.mac,
+          model: "P1 smart meter",
+          projectVersion: version,
+          ...(config.apiEncryptionKey ? { encryptionKey: config.apiEncryptionKey } : {}),
+          logger: log.child("api"),
+        }),
+      );
+    } catch (e) {
+      await stopAll();
+      throw new UsageError(`cannot serve the native API on ${host}:${d.port}: ${(e as Error).message}`);
+    }
+  }
+  let announcer: MdnsAnnouncer | null = null;
+  // Bound to one address: announce that address only, on its interface (others lead nowhere).
+  const boundV4 = isIPv4(host) && host !== "0.0.0.0" ? host : undefined;
+  const mdnsInterface = config.mdnsInterface ?? boundV4;
+  // An announcement of a loopback-only API would send Home Assistant to an address it cannot reach.
+  const announce = mdns && !isLoopback(host);
+  if (mdns && !announce)
+    log.warn(`bound to ${host}: not announcing over mDNS; --host opens the API to the network`);
+  if (announce) {
+    try {
+      const responder = createBonjourResponder({
+        interface: mdnsInterface,
+        addresses: boundV4 === undefined ? undefined : [boundV4],
+        logger: log.child("mdns"),
+      });
+      const announced: EsphomeDeviceAnnouncement[] = devices.map((d, i) => ({
+        name: d.name,
+        friendlyName: d.friendlyName,
+        mac: d.mac,
+        port: natives[i]?.port ?? d.port,
+        apiEncryption: config.apiEncryptionKey ? NOISE_PROTOCOL : null,
+      }));
+      announcer = startMdnsAnnouncer(gateway, {
+        responder,
+        devices: announced,
+        gatewayName: hostName(config.name),
+        grpcPort: grpc.port,
+        esphomeVersion: ESPHOME_VERSION,
+        projectName: PROJECT_NAME,
+        projectVersion: version,
+        logger: log.child("mdns"),
+      });
+    } catch (e) {
+      await stopAll();
+      if (isP1Error(e, "CONFIG_INVALID")) throw new UsageError(e.message);
+      throw e;
+    }
   }
   const fanouts: RawFanout[] = [];
   for (const [i, s] of config.sources.entries()) {
@@ -275,8 +412,8 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
       await fanout.start();
     } catch (e) {
       for (const f of fanouts) await f.stop();
-      await native.stop();
-      await grpc.stop();
+      await announcer?.stop();
+      await stopAll();
       throw new UsageError(`${(e as Error).message}: ${((e as Error).cause as Error | undefined)?.message}`);
     }
     fanouts.push(fanout);
@@ -284,15 +421,38 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   gateway.start();
 
   const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  if (config.grpcToken && !config.grpcTls && !isLoopback(host))
+    log.warn("the gRPC token travels in plaintext on the network: set grpcTlsCert and grpcTlsKey");
+  // How to try it, with the flags the server's security needs (the token itself is never printed).
+  const grpcurlFlags = [
+    config.grpcTls ? `-cacert ${config.grpcTls.certFile}` : "-plaintext",
+    ...(config.grpcTls?.clientCaFile ? ["-cert CLIENT.pem -key CLIENT.key"] : []),
+    ...(config.grpcToken ? ["-H 'authorization: Bearer <token>'"] : []),
+  ].join(" ");
   out(`p1-gateway ${version}: ${sources.map((s) => s.source.description).join(", ")}`);
   out(
-    `gRPC        ${grpc.address}   (try: grpcurl -plaintext ${shown}:${grpc.port} p1gateway.v1.Gateway/ListEntities)`,
-  );
-  out(
-    `native API  ${host}:${native.port}   (Home Assistant: add the ESPHome integration with host ${shown}, port ${native.port}${config.apiEncryptionKey ? ", and the encryption key" : ""})`,
+    `gRPC        ${grpc.address}   (try: grpcurl ${grpcurlFlags} ${shown}:${grpc.port} p1gateway.v1.Gateway/ListEntities)`,
   );
   for (const f of fanouts)
     out(`raw fan-out ${f.address}   (the meter's bytes as they arrive, for other readers)`);
+  for (const [i, n] of natives.entries()) {
+    const d = devices[i] as DevicePlan;
+    const which = devices.length > 1 ? ` ${d.name}` : "";
+    out(
+      `native API  ${host}:${n.port}${which}   (Home Assistant: add the ESPHome integration with host ${shown}, port ${n.port}${config.apiEncryptionKey ? ", and the encryption key" : ""})`,
+    );
+  }
+  if (announcer !== null) {
+    const names = announcer
+      .services()
+      .map((sv) => `${sv.name}._${sv.type}._tcp port ${sv.port}`)
+      .join(", ");
+    out(`mDNS        ${names} on ${mdnsInterface ?? "every interface"}`);
+  } else {
+    out(
+      `mDNS        off (${mdns ? `bound to ${host}` : "--mdns announces"}; Home Assistant can still add the device by host and port)`,
+    );
+  }
   if (isLoopback(host))
     out(`bound to ${host}: only this machine can connect (--host 0.0.0.0 opens it); Ctrl-C stops`);
 
@@ -307,8 +467,11 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   for (const s of signals) process.off(s, onSignal);
   if (status) clearInterval(status);
   log.info("stopping");
-  await native.stop();
+  // Goodbye packets first: Home Assistant marks the device gone at once instead of after the TTL.
+  await announcer?.stop();
+  for (const n of natives) await n.stop();
   for (const f of fanouts) await f.stop();
+  for (const d of devices) if (d.view instanceof SourceView) d.view.close();
   await gateway.stop();
   await grpc.stop();
   out(statusLine(gateway));

@@ -1,5 +1,6 @@
 export {
   type ConfigOverrides,
+  type LoadOptions,
   loadConfig,
   meterPolicy,
   type ParseOptions,
@@ -16,6 +17,7 @@ export {
   DEFAULTS,
   type FileSourceConfig,
   type GatewayConfig,
+  type GrpcTlsConfig,
   METER_TYPES,
   type MeterConfig,
   type MeterPolicy,

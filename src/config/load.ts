@@ -22,6 +22,7 @@ import {
   type SourceConfig,
   unknownKeyProblem,
 } from "./schema.ts";
+import { resolveGrpcSecurity, sharedFileWarning } from "./security.ts";
 
 /** Values given by CLI flags, under the keys of the file; a source flag replaces every configured source. */
 export interface ConfigOverrides {
@@ -36,6 +37,7 @@ export interface ConfigOverrides {
   readonly apiPort?: number | string | undefined;
   readonly apiEncryptionKey?: string | undefined;
   readonly mdns?: boolean | undefined;
+  readonly mdnsInterface?: string | undefined;
   readonly decryptionKey?: string | undefined;
   readonly authenticationKey?: string | undefined;
   readonly receivedTimeout?: number | string | undefined;
@@ -44,6 +46,18 @@ export interface ConfigOverrides {
   readonly dataRequest?: string | undefined;
   /** PORT or HOST:PORT of the raw fan-out. */
   readonly fanout?: number | string | undefined;
+  /** gRPC TLS files and token; paths relative to the working directory. */
+  readonly grpcTlsCert?: string | undefined;
+  readonly grpcTlsKey?: string | undefined;
+  readonly grpcTlsClientCa?: string | undefined;
+  readonly grpcToken?: string | undefined;
+  readonly grpcTokenFile?: string | undefined;
+}
+
+/** Options of `loadConfig`. */
+export interface LoadOptions {
+  /** Told about things that work but should not be so (a key file readable by others); never a value. */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** Options of `parseConfig` that only a file gives. */
@@ -157,7 +171,9 @@ function resolveConfig(raw: RawConfig, problems: Problem[], baseDir: string | un
     apiPort,
     apiEncryptionKey: raw.apiEncryptionKey ?? null,
     mdns: raw.mdns ?? null,
+    mdnsInterface: raw.mdnsInterface ?? null,
     sources,
+    ...resolveGrpcSecurity(raw, problems, baseDir),
   };
 }
 
@@ -328,7 +344,8 @@ export function meterPolicy(
 export function resolveNetwork(config: GatewayConfig): { host: string; mdns: boolean } {
   const simulatedOnly = config.sources.every((s) => s.kind === "simulator");
   return {
-    host: config.host ?? (simulatedOnly ? "127.0.0.1" : "0.0.0.0"),
+    // Announcing a loopback-only API would send Home Assistant nowhere: asking for mDNS opens the bind.
+    host: config.host ?? (simulatedOnly && config.mdns !== true ? "127.0.0.1" : "0.0.0.0"),
     mdns: config.mdns ?? !simulatedOnly,
   };
 }
@@ -422,6 +439,12 @@ const NUMERIC_FLAGS: ReadonlySet<string> = new Set(["grpcPort", "apiPort", "rece
 const NUMBER_RE = /^-?\d+(\.\d+)?$/;
 // Keys a file may also set inside sources entries: a flag must win over those too.
 const PER_SOURCE_FLAGS = ["decryptionKey", "authenticationKey", "receivedTimeout", "dataRequest"] as const;
+// Flags naming files (besides `file`), relative to the working directory.
+const PATH_FLAGS = ["grpcTlsCert", "grpcTlsKey", "grpcTlsClientCa", "grpcTokenFile"] as const;
+// Either one replaces both: a token given on the command line wins over the file's token file.
+const TOKEN_KEYS = ["grpcToken", "grpcTokenFile"] as const;
+// Keys whose values are secrets: a file holding one must not be readable by other users.
+const SECRET_KEYS = ["decryptionKey", "authenticationKey", "apiEncryptionKey", "grpcToken"] as const;
 
 /** Checks flag values; returns them as a file would write them. */
 function checkOverrides(overrides: ConfigOverrides): Record<string, unknown> {
@@ -443,6 +466,7 @@ function checkOverrides(overrides: ConfigOverrides): Record<string, unknown> {
   if (problems.length > 0) throw configError(COMMAND_LINE, problems);
   // A replayed file given on the command line is relative to the working directory.
   if (typeof given.file === "string" && given.file !== STDIN) given.file = resolve(given.file);
+  for (const k of PATH_FLAGS) if (typeof given[k] === "string") given[k] = resolve(given[k]);
   return given;
 }
 
@@ -458,6 +482,7 @@ function applyOverrides(data: unknown, flags: Readonly<Record<string, unknown>>)
       delete out.dataRequest;
     }
   }
+  if (TOKEN_KEYS.some((k) => flags[k] !== undefined)) for (const k of TOKEN_KEYS) delete out[k];
   const entries = out.sources;
   if (Array.isArray(entries)) {
     out.sources = entries.map((s: unknown) =>
@@ -475,13 +500,56 @@ function applyOverrides(data: unknown, flags: Readonly<Record<string, unknown>>)
  * The gateway's configuration: the YAML file at `path` (none = defaults), then CLI flags over it.
  * Throws P1Error CONFIG_INVALID naming the file (or "command line"), the key path and the problem.
  */
-export function loadConfig(path: string | undefined, overrides: ConfigOverrides = {}): GatewayConfig {
+export function loadConfig(
+  path: string | undefined,
+  overrides: ConfigOverrides = {},
+  options: LoadOptions = {},
+): GatewayConfig {
   const flags = checkOverrides(overrides);
-  if (path === undefined) return parseConfig(applyOverrides({}, flags), COMMAND_LINE);
+  if (path === undefined) {
+    const config = parseConfig(applyOverrides({}, flags), COMMAND_LINE);
+    warnSharedSecrets(config, undefined, options);
+    return config;
+  }
   const { data, lineOf } = readYaml(path);
   const baseDir = dirname(resolve(path));
   // The file must be valid on its own, even where flags replace parts of it: typos never hide.
   const fromFile = parseConfig(data, path, { baseDir, lineOf });
-  if (Object.keys(flags).length === 0) return fromFile;
-  return parseConfig(applyOverrides(data, flags), `${path} with the ${COMMAND_LINE}`, { baseDir });
+  const config =
+    Object.keys(flags).length === 0
+      ? fromFile
+      : parseConfig(applyOverrides(data, flags), `${path} with the ${COMMAND_LINE}`, { baseDir });
+  warnSharedSecrets(config, { path, data }, options);
+  return config;
+}
+
+/** Secret keys written in a file's data (top level and sources entries), by name. */
+function secretKeysIn(data: unknown): string[] {
+  const entries = isMapping(data) && Array.isArray(data.sources) ? data.sources : [];
+  const found = new Set<string>();
+  for (const m of [data, ...entries]) {
+    if (!isMapping(m)) continue;
+    for (const k of SECRET_KEYS) if (m[k] !== undefined && m[k] !== null) found.add(k);
+  }
+  return [...found];
+}
+
+/** Warns about files holding secrets that other users can read: the configuration, key and token files. */
+function warnSharedSecrets(
+  config: GatewayConfig,
+  file: { readonly path: string; readonly data: unknown } | undefined,
+  options: LoadOptions,
+): void {
+  const warn = options.onWarning;
+  if (warn === undefined) return;
+  const checks: [string, string][] = [];
+  const keys = file === undefined ? [] : secretKeysIn(file.data);
+  if (file !== undefined && keys.length > 0) checks.push([file.path, `keys (${keys.join(", ")})`]);
+  if (config.grpcTls) checks.push([config.grpcTls.keyFile, "the gRPC TLS private key (grpcTlsKey)"]);
+  if (config.grpcTokenFile !== undefined)
+    checks.push([config.grpcTokenFile, "the gRPC token (grpcTokenFile)"]);
+  for (const [path, what] of checks) {
+    const warning = sharedFileWarning(path, what);
+    if (warning !== null) warn(warning);
+  }
 }

@@ -109,7 +109,26 @@ export interface GatewayConfig {
   readonly apiEncryptionKey: Buffer | null;
   /** Announce over mDNS; null = not set (see `resolveNetwork`). */
   readonly mdns: boolean | null;
+  /** IPv4 address or name of the one interface mDNS runs on; null = every interface (or the bind address). */
+  readonly mdnsInterface: string | null;
   readonly sources: readonly SourceConfig[];
+  /** TLS of the gRPC API; absent = plaintext. */
+  readonly grpcTls?: GrpcTlsConfig;
+  /** Bearer token every gRPC call must carry (UTF-8 bytes, a Buffer so redaction hides it); absent = none. */
+  readonly grpcToken?: Buffer;
+  /** Where grpcToken was read from, when a grpcTokenFile gave it. */
+  readonly grpcTokenFile?: string;
+}
+
+/** TLS of the gRPC API: the PEM files as read and checked at load, with the paths they came from. */
+export interface GrpcTlsConfig {
+  readonly certFile: string;
+  readonly cert: Buffer;
+  readonly keyFile: string;
+  readonly key: Buffer;
+  /** CA bundle client certificates must chain to (mutual TLS); absent = any client may connect. */
+  readonly clientCaFile?: string;
+  readonly clientCa?: Buffer;
 }
 
 // ---- Defaults ----
@@ -130,7 +149,7 @@ export const DEFAULTS = {
 // ---- Readers: one per kind of value; a problem never quotes the value (it may be a secret) ----
 
 /** A value read from the configuration, or what is wrong with it (relative `at` for nested values). */
-type Read<T> =
+export type Read<T> =
   | { readonly ok: true; readonly value: T }
   | { readonly ok: false; readonly problem: string; readonly at?: readonly (string | number)[] };
 
@@ -188,6 +207,17 @@ function readHostName(v: unknown, what: string): Read<string> {
   const t = readText(v, what);
   if (!t.ok) return t;
   if (isIP(t.value) !== 0 || HOSTNAME_RE.test(t.value)) return ok(t.value);
+  return fail(`expected ${what}, got ${quote(t.value)}`);
+}
+
+// A Linux/BSD interface name: up to 15 characters, no spaces or slashes (IFNAMSIZ).
+const INTERFACE_NAME_RE = /^[A-Za-z0-9_.:-]{1,15}$/;
+
+function readMdnsInterface(v: unknown): Read<string> {
+  const what = "an interface's IPv4 address or name, like 192.168.1.10 or eth0";
+  const t = readText(v, what);
+  if (!t.ok) return t;
+  if (isIP(t.value) === 4 || (isIP(t.value) === 0 && INTERFACE_NAME_RE.test(t.value))) return ok(t.value);
   return fail(`expected ${what}, got ${quote(t.value)}`);
 }
 
@@ -279,6 +309,25 @@ function readApiEncryptionKey(v: unknown): Read<Buffer> {
   const key = Buffer.from(text, "base64");
   if (key.length !== API_KEY_BYTES) return fail(`expected ${what}, got ${key.length} bytes`);
   return ok(key);
+}
+
+// A bearer token travels as an HTTP/2 header value (RFC 6750 b64token): visible ASCII, no spaces. 16
+// characters is the floor for something not guessable by a client on the LAN; 4096 bounds the header.
+const TOKEN_RE = /^[\x21-\x7e]{16,4096}$/;
+
+/** A gRPC bearer token. Never quotes the value: only its length and the kind of mistake. */
+export function readGrpcToken(v: unknown): Read<Buffer> {
+  const what = "a token of 16-4096 visible ASCII characters (openssl rand -hex 32)";
+  if (typeof v !== "string") return fail(`expected ${what}, got ${describeType(v)}`);
+  const text = v.trim();
+  if (!TOKEN_RE.test(text)) {
+    return fail(
+      text.length < 16 || text.length > 4096
+        ? `expected ${what}, got ${text.length} characters`
+        : `expected ${what}, got spaces or other characters`,
+    );
+  }
+  return ok(Buffer.from(text, "utf8"));
 }
 
 /** A TCP endpoint: `host:port`, `[v6]:port`. */
@@ -574,6 +623,18 @@ export const GATEWAY_KEYS = {
   apiEncryptionKey: field(readApiEncryptionKey).optional(),
   /** Announce over mDNS. */
   mdns: field(readBoolean).optional(),
+  /** PEM certificate (chain) of the gRPC API: TLS on; relative to the configuration file. */
+  grpcTlsCert: field((v) => readText(v, "a PEM certificate file path")).optional(),
+  /** PEM private key of grpcTlsCert. */
+  grpcTlsKey: field((v) => readText(v, "a PEM private key file path")).optional(),
+  /** PEM CA bundle: gRPC clients must present a certificate it signed (mutual TLS). */
+  grpcTlsClientCa: field((v) => readText(v, "a PEM CA certificate file path")).optional(),
+  /** Bearer token every gRPC call must carry (`authorization: Bearer …`). */
+  grpcToken: field(readGrpcToken).optional(),
+  /** A file holding grpcToken (kept out of the configuration and of `ps`). */
+  grpcTokenFile: field((v) => readText(v, "a token file path")).optional(),
+  /** The one interface mDNS announces on (IPv4 address or name); absent = every interface. */
+  mdnsInterface: field(readMdnsInterface).optional(),
 };
 
 /** A `sources` entry. */

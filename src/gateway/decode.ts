@@ -36,8 +36,16 @@ export type Decoded =
       readonly telegram: Telegram;
       readonly raw: Buffer;
       readonly encryption: EncryptionInfo | null;
+      /** The decrypted telegram of an encrypted frame (for diagnostics). */
+      readonly plaintext?: Buffer;
     }
-  | { readonly ok: false; readonly error: P1Error; readonly raw: Buffer | null };
+  | {
+      readonly ok: false;
+      readonly error: P1Error;
+      readonly raw: Buffer | null;
+      /** The decrypted telegram, when decryption succeeded and parsing failed. */
+      readonly plaintext?: Buffer;
+    };
 
 /**
  * Bytes in, telegrams out: framer, then decryption for 0xDB frames, then the parser. Pure and
@@ -102,13 +110,13 @@ export class TelegramDecoder {
     const plain = decryptFrame(frame.frame, keys);
     if (!plain.ok) return { ok: false, error: plain.error, raw };
     const parsed = parseTelegram(plain.plaintext);
-    if (!parsed.ok) return { ok: false, error: parsed.error, raw };
+    if (!parsed.ok) return { ok: false, error: parsed.error, raw, plaintext: plain.plaintext };
     const { systemTitle, frameCounter } = frame.frame;
     const encryption = {
       systemTitle: systemTitle.toString("hex").toUpperCase(),
       frameCounter,
       counter: this.#counters.observe(systemTitle, frameCounter),
     };
-    return { ok: true, telegram: parsed.telegram, raw, encryption };
+    return { ok: true, telegram: parsed.telegram, raw, encryption, plaintext: plain.plaintext };
   }
 }

@@ -10,9 +10,11 @@ import {
 } from "../shared/index.ts";
 import type { Source } from "../transport/index.ts";
 import { type Decoded, type DecoderOptions, TelegramDecoder } from "./decode.ts";
+import { RecentTelegrams } from "./recent.ts";
 import { EntityStore, EVERY_TELEGRAM, type PolicyFor } from "./store.ts";
 import type {
   Counters,
+  DiagnosticTelegram,
   EntityInfo,
   EntityState,
   GatewayEvents,
@@ -46,6 +48,8 @@ export interface GatewayOptions {
    * one burst, so a frame still open this long after its last byte will never be completed.
    */
   readonly flushAfterMs?: number;
+  /** Telegrams (delivered or dropped) kept per source for diagnostics (default 10). */
+  readonly recentTelegrams?: number;
 }
 
 /** The seed binding's default receivedTimeout. */
@@ -86,12 +90,15 @@ class SourceRuntime {
   lastDataAtMs = 0;
   /** Removes the gateway's listeners from the source. */
   detach: () => void = () => {};
+  readonly recent: RecentTelegrams;
 
   constructor(
     readonly config: GatewaySource,
     readonly log: Logger,
+    recentTelegrams?: number,
   ) {
     this.decoder = new TelegramDecoder(config.decoder ?? {});
+    this.recent = new RecentTelegrams(recentTelegrams);
   }
 }
 
@@ -124,7 +131,7 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
     this.#sources = options.sources.map((s) => {
       if (ids.has(s.id)) throw new Error(`duplicate source id ${s.id}`);
       ids.add(s.id);
-      return new SourceRuntime(s, this.#log.child(s.id));
+      return new SourceRuntime(s, this.#log.child(s.id), options.recentTelegrams);
     });
   }
 
@@ -233,6 +240,11 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
     this.#coalesced += n;
   }
 
+  /** The last telegrams of every source, delivered or dropped, identifiers masked (for diagnostics). */
+  recentTelegrams(): DiagnosticTelegram[] {
+    return this.#sources.flatMap((rt) => rt.recent.list(rt.config.id));
+  }
+
   #sourceInfo(rt: SourceRuntime): SourceInfo {
     const counters: Counters = {
       ...rt.counters,
@@ -288,6 +300,8 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
 
   #publishDecoded(rt: SourceRuntime, decoded: readonly Decoded[]): void {
     for (const d of decoded) {
+      const outcome = !d.ok ? d.error.code : d.encryption?.counter === "replay" ? "REPLAYED" : "OK";
+      rt.recent.add(this.#clock.now(), outcome, d.raw, d.plaintext ?? null);
       if (!d.ok) {
         this.#drop(rt, d.error.code, d.error.message);
         continue;

@@ -136,3 +136,23 @@ export interface GatewayView extends EventEmitter<GatewayEvents> {
   clientDisconnected(): void;
   countCoalesced(n: number): void;
 }
+
+/** A telegram or frame as kept for diagnostics: identifiers masked, never a key. */
+export interface DiagnosticTelegram {
+  readonly sourceId: string;
+  readonly receivedAtMs: number;
+  /** "OK", or the code it was dropped with. */
+  readonly outcome: "OK" | ErrorCode;
+  readonly encrypted: boolean;
+  /**
+   * The telegram text (decrypted, for encrypted meters) with identifiers masked and bytes outside
+   * printable ASCII written as \xNN; null when there is none (a frame that did not decrypt).
+   */
+  readonly text: string | null;
+  /** Header of an encrypted frame as hex, the system title masked; null for plaintext telegrams. */
+  readonly frameHeader: string | null;
+  /** Bytes of the frame as received. */
+  readonly bytes: number;
+  /** Values masked in `text` (its CRC no longer matches when > 0). */
+  readonly maskedValues: number;
+}

@@ -58,3 +58,18 @@ export function parseEncryptedFrame(
     },
   };
 }
+
+/**
+ * The frame's header as hex (tag, system title, length, security byte, frame counter) with the system
+ * title, which names the meter (manufacturer and serial), replaced by X; for diagnostics. Shorter
+ * frames give what they have.
+ */
+export function maskedFrameHeader(bytes: Uint8Array): string {
+  const header = Buffer.from(bytes.subarray(0, HEADER_BYTES + SECURITY_BYTES))
+    .toString("hex")
+    .toUpperCase();
+  const [from, to] = [2 * 2, 2 * (2 + SYSTEM_TITLE_LENGTH)];
+  return (
+    header.slice(0, from) + "X".repeat(Math.max(0, Math.min(header.length, to) - from)) + header.slice(to)
+  );
+}

@@ -74,6 +74,7 @@ describe("parseConfig: valid configurations", () => {
       apiPort: 6053,
       apiEncryptionKey: null,
       mdns: null,
+      mdnsInterface: null,
       sources: [
         {
           kind: "simulator",
@@ -167,6 +168,17 @@ describe("parseConfig: valid configurations", () => {
     expect(c).toMatchObject({ name: "P1 meter", host: "::", grpcPort: 0, apiPort: 0, mdns: false });
     expect(c.apiEncryptionKey).toEqual(Buffer.alloc(32, 7));
   });
+
+  it.each(["eth0", "enp3s0", "192.168.1.10"])("reads mdnsInterface %s", (value) => {
+    expect(parseConfig({ mdnsInterface: value }, "test").mdnsInterface).toBe(value);
+  });
+
+  it.each(["fd00::1", "eth 0", "a-name-longer-than-15", "eth0/1"])(
+    "refuses mdnsInterface %s, naming the key",
+    (value) => {
+      expect(() => parseConfig({ mdnsInterface: value }, "test")).toThrow(/mdnsInterface/);
+    },
+  );
 
   it("resolves a relative file against baseDir", () => {
     const s = only(parseConfig({ file: "capture.txt" }, "test", { baseDir: "/etc/p1" }));
@@ -267,6 +279,12 @@ describe("resolveNetwork", () => {
       { host: "0.0.0.0", mdns: true },
     ],
     ["explicit keys win", { host: "0.0.0.0", mdns: true }, { host: "0.0.0.0", mdns: true }],
+    ["asking the simulator to announce opens the bind", { mdns: true }, { host: "0.0.0.0", mdns: true }],
+    [
+      "a real meter may stay silent",
+      { serialPort: "/dev/p1", mdns: false },
+      { host: "0.0.0.0", mdns: false },
+    ],
     [
       "one real source among simulators counts as real",
       { sources: [{ simulate: "5.0" }, { tcp: "h:1" }] },

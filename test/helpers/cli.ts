@@ -15,12 +15,18 @@ export interface CliRun {
 }
 
 /** Runs `p1-gateway ARGS` in a child process, with optional stdin; bounded by a timeout. */
-export function runCli(args: readonly string[], stdin?: Buffer): Promise<CliRun> {
+export function runCli(args: readonly string[], stdin?: Buffer, env?: NodeJS.ProcessEnv): Promise<CliRun> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
       [BIN, ...args],
-      { cwd: ROOT, timeout: 20_000, encoding: "buffer", maxBuffer: 16 * 1024 * 1024 },
+      {
+        cwd: ROOT,
+        timeout: 20_000,
+        encoding: "buffer",
+        maxBuffer: 16 * 1024 * 1024,
+        ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
+      },
       (err, stdout, stderr) => {
         const code = err
           ? typeof (err as { code?: unknown }).code === "number"

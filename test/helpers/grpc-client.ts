@@ -19,6 +19,37 @@ const LOAD_OPTIONS: protoLoader.Options = {
 // that stops reading would then hold back the connection-level window of every other test client.
 const CHANNEL_OPTIONS: grpc.ChannelOptions = { "grpc.use_local_subchannel_pool": 1 };
 
+/** How a test client connects: channel credentials (default plaintext) and what it sends as authorization. */
+export interface ClientSecurity {
+  readonly credentials?: grpc.ChannelCredentials;
+  /** Sent as `authorization: Bearer <token>` on every call. */
+  readonly token?: string;
+  /** Sent verbatim as the authorization metadata (malformed headers); wins over `token`. */
+  readonly authorization?: string;
+}
+
+/** A grpc-js client for `address` with `security` applied to every call through a client interceptor. */
+function makeClient(address: string, security: ClientSecurity = {}): grpc.Client {
+  const header =
+    security.authorization ?? (security.token === undefined ? undefined : `Bearer ${security.token}`);
+  const interceptors: grpc.Interceptor[] =
+    header === undefined
+      ? []
+      : [
+          (options, nextCall) =>
+            new grpc.InterceptingCall(nextCall(options), {
+              start(metadata, listener, next) {
+                metadata.set("authorization", header);
+                next(metadata, listener);
+              },
+            }),
+        ];
+  return new grpc.Client(address, security.credentials ?? grpc.credentials.createInsecure(), {
+    ...CHANNEL_OPTIONS,
+    interceptors,
+  });
+}
+
 // ---- Messages as a client decodes them (defaults filled in, oneof case named) ----
 
 /** google.protobuf.Timestamp. */
@@ -207,8 +238,8 @@ export class GatewayTestClient {
     streamTelegrams: methodOf(gatewayPackage, "p1gateway.v1.Gateway", "StreamTelegrams"),
   };
 
-  constructor(address: string) {
-    this.raw = new grpc.Client(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  constructor(address: string, security?: ClientSecurity) {
+    this.raw = makeClient(address, security);
   }
 
   getInfo(): Promise<GatewayInfoMsg> {
@@ -260,8 +291,8 @@ export interface HealthResponseMsg {
 export class HealthTestClient {
   readonly raw: grpc.Client;
 
-  constructor(address: string) {
-    this.raw = new grpc.Client(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  constructor(address: string, security?: ClientSecurity) {
+    this.raw = makeClient(address, security);
   }
 
   /** Check(service): the status name ("SERVING", "NOT_SERVING"). */
@@ -310,8 +341,8 @@ export class ReflectionTestClient {
   readonly raw: grpc.Client;
   readonly #method: MethodDef;
 
-  constructor(address: string, version: ReflectionVersion = "v1") {
-    this.raw = new grpc.Client(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  constructor(address: string, version: ReflectionVersion = "v1", security?: ClientSecurity) {
+    this.raw = makeClient(address, security);
     this.#method = reflectionMethod(version);
   }
 

@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
@@ -116,8 +117,65 @@ describe("p1-gateway serve", () => {
         15_000,
       );
       expect(esp.states.get(tariff?.config.key as number)?.at(-1)?.state).toBeGreaterThan(0);
+
+      // Every gateway entity is an ESPHome entity with the same metadata (the gRPC catalogue is the reference).
+      const catalogueClient = new GatewayTestClient(address);
+      const catalogue = await catalogueClient.listEntities().finally(() => catalogueClient.close());
+      const STATE_CLASS: Record<string, number> = {
+        STATE_CLASS_UNSPECIFIED: 0,
+        STATE_CLASS_MEASUREMENT: 1,
+        STATE_CLASS_TOTAL_INCREASING: 2,
+      };
+      const byObjectId = new Map(Object.values(esp.client.entities).map((e) => [e.config.objectId, e]));
+      for (const g of catalogue) {
+        const e = byObjectId.get(g.id);
+        expect(e, g.id).toBeDefined();
+        expect(e?.config.name, g.id).toBeTypeOf("string");
+        expect(e?.config.entityCategory ?? 0, g.id).toBe(g.diagnostic ? 2 : 0);
+        if (g.kind === "ENTITY_KIND_NUMBER") {
+          expect(e?.type, g.id).toBe("Sensor");
+          expect(e?.config, g.id).toMatchObject({
+            unitOfMeasurement: g.unit === "m3" ? "m³" : g.unit,
+            deviceClass: g.device_class,
+            stateClass: STATE_CLASS[g.state_class],
+            accuracyDecimals: g.decimals,
+          });
+        } else {
+          expect(e?.type, g.id).toBe("TextSensor");
+        }
+      }
+      // Plus one link sensor per source, and nothing else.
+      expect(byObjectId.size).toBe(catalogue.length + 1);
+      expect(byObjectId.get("simulator_link_ok")?.type).toBe("BinarySensor");
     } finally {
       esp.close();
+    }
+  });
+
+  it("with --api-encryption-key serves Noise clients with the key, refuses a wrong key and goes on", async () => {
+    const key = randomBytes(32);
+    const { apiPort, output } = await startServe(["--api-encryption-key", key.toString("base64")]);
+    expect(output()).toContain("and the encryption key");
+    const wrong = new ThirdPartyClient(apiPort, randomBytes(32));
+    try {
+      await eventually(() => wrong.errors.length > 0, "wrong key refused", 15_000);
+      expect(wrong.initialized).toBe(false);
+    } finally {
+      wrong.close();
+    }
+    const plain = new ThirdPartyClient(apiPort);
+    try {
+      await eventually(() => plain.errors.length > 0, "plaintext refused", 15_000);
+      expect(plain.initialized).toBe(false);
+    } finally {
+      plain.close();
+    }
+    const right = new ThirdPartyClient(apiPort, key);
+    try {
+      await eventually(() => right.initialized, "client with the key initialised", 15_000);
+      expect(Object.keys(right.client.entities).length).toBeGreaterThan(0);
+    } finally {
+      right.close();
     }
   });
 
@@ -211,6 +269,7 @@ describe("p1-gateway serve", () => {
       "--mdns",
       "--data-request",
       "--fanout",
+      "--mdns-interface",
     ])
       expect(r.stdout.toString()).toContain(flag);
   });

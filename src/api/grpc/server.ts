@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -5,6 +6,7 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import type { EntityState, GatewayView, TelegramEvent } from "../../gateway/types.ts";
 import { type Logger, P1Error, silentLogger } from "../../shared/index.ts";
+import { type GrpcDiagnostics, type PbDiagnostics, toDiagnostics } from "./diagnostics.ts";
 import {
   type PbEntityState,
   type PbGatewayInfo,
@@ -46,6 +48,23 @@ export interface GrpcServerOptions {
   readonly maxQueuePerClient?: number;
   /** Where bugs caught in handlers are logged (clients get a bare INTERNAL); silent by default. */
   readonly logger?: Logger;
+  /** Serve TLS with this certificate; absent = plaintext. */
+  readonly tls?: GrpcTlsOptions;
+  /**
+   * Bearer token every call must carry as `authorization: Bearer <token>`, on every service (the
+   * gateway's, health checking and reflection alike); absent = no token asked.
+   */
+  readonly token?: Uint8Array;
+  /** Telegrams and configuration for GetDiagnostics; without it the bundle has neither. */
+  readonly diagnostics?: GrpcDiagnostics;
+}
+
+/** TLS of the gRPC server: PEM certificate chain and key, and optionally the CA of client certificates. */
+export interface GrpcTlsOptions {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** Clients must present a certificate this CA signed (mutual TLS). */
+  readonly clientCa?: Buffer;
 }
 
 /** A running gRPC server. */
@@ -441,6 +460,61 @@ function streamTelegrams(ctx: ServerContext, call: grpc.ServerWritableStream<unk
   });
 }
 
+// ---- Authentication: one server interceptor, so no service (health, reflection) can be forgotten ----
+
+const BEARER_RE = /^Bearer (\S+)$/i;
+
+function digest(bytes: Uint8Array): Buffer {
+  return createHash("sha256").update(bytes).digest();
+}
+
+/**
+ * A server interceptor that ends every call without `authorization: Bearer <token>` with UNAUTHENTICATED
+ * before any handler runs. The comparison runs over SHA-256 digests with timingSafeEqual: constant time,
+ * and the token's length does not show either. The token offered is never echoed or logged.
+ */
+function tokenInterceptor(token: Uint8Array, logger: Logger): grpc.ServerInterceptor {
+  const expected = digest(token);
+  return (method, call) => {
+    const listener = new grpc.ServerListenerBuilder()
+      .withOnReceiveMetadata((metadata, next) => {
+        const values = metadata.get("authorization");
+        const match = values.length === 1 && typeof values[0] === "string" ? BEARER_RE.exec(values[0]) : null;
+        const offered = match?.[1];
+        const valid =
+          offered !== undefined && timingSafeEqual(digest(Buffer.from(offered, "utf8")), expected);
+        if (valid) {
+          next(metadata);
+          return;
+        }
+        const why = offered === undefined ? "no bearer token" : "a wrong token";
+        // The peer's port differs per connection; without it, repeated attempts collapse in the log.
+        const peer = call.getPeer().replace(/:\d+$/, "");
+        logger.warn(`gRPC call ${method.path} from ${peer} refused: ${why}`);
+        call.sendStatus({
+          code: grpc.status.UNAUTHENTICATED,
+          details:
+            offered === undefined
+              ? "this gateway requires a token: send the metadata authorization: Bearer <token>"
+              : "invalid token",
+          metadata: new grpc.Metadata(),
+        });
+      })
+      .build();
+    const responder = new grpc.ResponderBuilder().withStart((next) => next(listener)).build();
+    return new grpc.ServerInterceptingCall(call, responder);
+  };
+}
+
+function serverCredentials(tls: GrpcTlsOptions | undefined): grpc.ServerCredentials {
+  if (tls === undefined) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(
+    tls.clientCa ?? null,
+    [{ cert_chain: tls.cert, private_key: tls.key }],
+    tls.clientCa !== undefined,
+  );
+}
+
 // ---- Server ----
 
 function formatHost(host: string): string {
@@ -481,7 +555,9 @@ export async function startGrpcServer(view: GatewayView, options: GrpcServerOpti
       ),
   };
 
-  const server = new grpc.Server();
+  const server = new grpc.Server(
+    options.token === undefined ? {} : { interceptors: [tokenInterceptor(options.token, logger)] },
+  );
   const handlers: grpc.UntypedServiceImplementation = {
     GetInfo: (_call: grpc.ServerUnaryCall<unknown, PbGatewayInfo>, cb: grpc.sendUnaryData<PbGatewayInfo>) =>
       getInfo(ctx, cb),
@@ -491,6 +567,20 @@ export async function startGrpcServer(view: GatewayView, options: GrpcServerOpti
     ) => listEntities(ctx, cb),
     StreamStates: (call: grpc.ServerWritableStream<unknown, PbEntityState>) => streamStates(ctx, call),
     StreamTelegrams: (call: grpc.ServerWritableStream<unknown, PbTelegram>) => streamTelegrams(ctx, call),
+    GetDiagnostics: (
+      _call: grpc.ServerUnaryCall<unknown, PbDiagnostics>,
+      cb: grpc.sendUnaryData<PbDiagnostics>,
+    ) => {
+      let reply: PbDiagnostics;
+      try {
+        reply = toDiagnostics(view.info(), options.diagnostics, Date.now());
+      } catch (e) {
+        if (isInternalError(e)) ctx.reportInternal(e);
+        cb(toGrpcStatus(e));
+        return;
+      }
+      cb(null, reply);
+    },
   };
   server.addService(gatewayServiceDefinition(pkg), handlers);
   const health = new HealthImplementation({ "": "SERVING", [GATEWAY_SERVICE]: "SERVING" });
@@ -499,7 +589,7 @@ export async function startGrpcServer(view: GatewayView, options: GrpcServerOpti
 
   const host = formatHost(options.host);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+    server.bindAsync(`${host}:${options.port}`, serverCredentials(options.tls), (err, bound) => {
       if (err)
         reject(
           new Error(`gRPC server cannot listen on ${host}:${options.port}: ${err.message}`, { cause: err }),
@@ -508,7 +598,11 @@ export async function startGrpcServer(view: GatewayView, options: GrpcServerOpti
     });
   });
 
-  logger.info(`gRPC API listening on ${host}:${port}`);
+  const security = [
+    options.tls ? (options.tls.clientCa ? "TLS, client certificates required" : "TLS") : "plaintext",
+    ...(options.token ? ["token required"] : []),
+  ];
+  logger.info(`gRPC API listening on ${host}:${port} (${security.join(", ")})`);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

@@ -13,8 +13,11 @@ export { MESSAGE_IDS, type MessageName, NATIVE_PROTO_PATH } from "./messages.ts"
 export { NOISE_PROTOCOL, NoiseCodec } from "./noise.ts";
 export {
   DEFAULT_NATIVE_API_PORT,
+  ESPHOME_VERSION,
   formatMac,
   type NativeApiServer,
   type NativeApiServerOptions,
+  PROJECT_NAME,
   startNativeApiServer,
 } from "./server.ts";
+export { SourceView } from "./source-view.ts";

@@ -645,6 +645,7 @@ describe("gRPC API: standard services", () => {
         "ListEntities",
         "StreamStates",
         "StreamTelegrams",
+        "GetDiagnostics",
       ]);
 
       // A client knowing only what reflection said decodes a real answer, Timestamp import included.

@@ -321,6 +321,63 @@ describe("native API server with a raw socket", () => {
     expect(other.closed).toBe(false);
   });
 
+  it("accepts a client that reports API 0.0 and waits for each answer before the next request", async () => {
+    const server = await serve(homeView());
+    const c = await raw(server);
+    c.send("HelloRequest", { client_info: "old client" }); // api_version_major/minor absent = 0.0
+    expect((await c.waitFor("HelloResponse")).fields).toMatchObject({ api_version_major: 1 });
+    c.send("AuthenticationRequest", { password: "" });
+    expect((await c.waitFor("AuthenticationResponse")).fields).toMatchObject({ invalid_password: false });
+    c.send("DeviceInfoRequest");
+    expect((await c.waitFor("DeviceInfoResponse")).fields).toMatchObject({
+      name: "p1-test",
+      mac_address: "02:00:00:AA:BB:CC",
+      api_encryption_supported: false,
+    });
+    c.send("SubscribeStatesRequest");
+    await c.waitFor("SensorStateResponse");
+    expect(c.closed).toBe(false);
+  });
+
+  it.each([
+    ["a plaintext hello", Buffer.from([0x00, 0x00, 0x01]), "Bad indicator byte"],
+    ["garbage before the hello", Buffer.from("GET / HTTP/1.1\r\n\r\n"), "Bad indicator byte"],
+    [
+      "a handshake frame over 128 bytes",
+      Buffer.concat([Buffer.from([0x01, 0x00, 0x00, 0x01, 0x00, 0x81]), Buffer.alloc(0x81)]),
+      "Bad handshake packet len",
+    ],
+    [
+      "a handshake with a bad error byte",
+      Buffer.concat([Buffer.from([0x01, 0x00, 0x00, 0x01, 0x00, 0x31, 0x07]), Buffer.alloc(0x30)]),
+      "Bad handshake error byte",
+    ],
+    [
+      "a handshake message of the wrong size",
+      Buffer.concat([Buffer.from([0x01, 0x00, 0x00, 0x01, 0x00, 0x05, 0x00]), Buffer.alloc(4)]),
+      "Handshake error",
+    ],
+  ])(
+    "an encrypted server rejects %s, closes only that connection with one log line",
+    async (_what, bytes, reason) => {
+      const view = homeView();
+      const key = randomBytes(32);
+      const logger = recordingLogger();
+      const server = await serve(view, { encryptionKey: key, logger });
+      const good = thirdParty(server, key);
+      await eventually(() => good.initialized, "encrypted client initialized");
+      const c = await raw(server);
+      c.write(bytes);
+      await c.waitClosed();
+      // The rejection is the last Noise frame the server wrote: 0x01, size, 0x01, reason.
+      expect(c.raw.subarray(-reason.length).toString()).toBe(reason);
+      expect(logger.lines).toHaveLength(1);
+      view.publishState(numberState(power.id, 7.75));
+      await eventually(() => good.lastState(power.id)?.state === 7.75, "the other client is still served");
+      expect(server.connections()).toBe(1);
+    },
+  );
+
   it("answers a plaintext client on an encrypted server with the Noise rejection", async () => {
     const logger = recordingLogger();
     const server = await serve(homeView(), { encryptionKey: randomBytes(32), logger });
