@@ -85,7 +85,9 @@ describe("RawFanout", { timeout: TEST_TIMEOUT_MS }, () => {
     expect(fanout.served).toBe(2);
   });
 
-  it("a reader that never reads is cut off and counted; the other gets every byte", async () => {
+  it("a reader that never reads is cut off and counted; the other gets every byte", {
+    timeout: 30_000,
+  }, async () => {
     const { source, write } = feed();
     const fanout = await fanoutOn(source);
     const slow = await reader(fanout, { paused: true });
@@ -93,7 +95,7 @@ describe("RawFanout", { timeout: TEST_TIMEOUT_MS }, () => {
     await until(() => fanout.clients === 2, "2 readers accepted");
     // Paced by the fast reader, so only the slow one falls behind; the kernel's socket buffers take a few
     // MB before the fan-out's own queue grows. 64 MB is far past any loopback buffer.
-    const chunk = randomBytes(16 * 1024);
+    const chunk = randomBytes(32 * 1024);
     let sent = 0;
     while (fanout.cutOff === 0 && sent < 64 * 1024 * 1024) {
       write(chunk);
