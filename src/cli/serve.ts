@@ -306,16 +306,26 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   for (const w of configWarnings) log.warn(w);
   // A simulated meter must not show up in a real Home Assistant by surprise: loopback unless asked.
   const { host, mdns } = resolveNetwork(config);
-  const sources: GatewaySource[] = config.sources.map((s) => ({
-    id: s.id,
-    source: createSource(s, log),
-    decoder: {
-      ...(s.decryptionKey ? { decryptionKey: s.decryptionKey } : {}),
-      ...(s.authenticationKey ? { authenticationKey: s.authenticationKey } : {}),
-    },
-    receivedTimeoutS: s.receivedTimeoutS,
-    policyFor: (meter) => meterPolicy(s, meter.type, meter.channel),
-  }));
+  // Made with the sources so GetInfo counts their readers; they listen only once the servers are up.
+  const fanouts: RawFanout[] = [];
+  const sources: GatewaySource[] = config.sources.map((s) => {
+    const source = createSource(s, log);
+    const fanout = s.fanout
+      ? new RawFanout({ source, host: s.fanout.host ?? host, port: s.fanout.port, logger: log.child(s.id) })
+      : undefined;
+    if (fanout) fanouts.push(fanout);
+    return {
+      id: s.id,
+      source,
+      ...(fanout ? { fanout } : {}),
+      decoder: {
+        ...(s.decryptionKey ? { decryptionKey: s.decryptionKey } : {}),
+        ...(s.authenticationKey ? { authenticationKey: s.authenticationKey } : {}),
+      },
+      receivedTimeoutS: s.receivedTimeoutS,
+      policyFor: (meter) => meterPolicy(s, meter.type, meter.channel),
+    };
+  });
   const version = packageVersion();
   const gateway = new Gateway({ name: config.name, version, sources, logger: log });
 
@@ -398,16 +408,7 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
       throw e;
     }
   }
-  const fanouts: RawFanout[] = [];
-  for (const [i, s] of config.sources.entries()) {
-    const source = sources[i]?.source;
-    if (!s.fanout || !source) continue;
-    const fanout = new RawFanout({
-      source,
-      host: s.fanout.host ?? host,
-      port: s.fanout.port,
-      logger: log.child(s.id),
-    });
+  for (const fanout of fanouts) {
     try {
       await fanout.start();
     } catch (e) {
@@ -416,7 +417,6 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
       await stopAll();
       throw new UsageError(`${(e as Error).message}: ${((e as Error).cause as Error | undefined)?.message}`);
     }
-    fanouts.push(fanout);
   }
   gateway.start();
 

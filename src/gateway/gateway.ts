@@ -24,6 +24,14 @@ import type {
   SourceInfo,
 } from "./types.ts";
 
+/** What the counters show of a source's raw fan-out (transport's RawFanout has these). */
+export interface FanoutStats {
+  /** Readers connected now. */
+  readonly clients: number;
+  /** Readers cut off for falling behind. */
+  readonly cutOff: number;
+}
+
 /** One source of a gateway and how to read it. */
 export interface GatewaySource {
   /** Stable id (`source1`, `home`): part of log lines and API answers. */
@@ -33,6 +41,8 @@ export interface GatewaySource {
   /** Seconds without a valid telegram before the source's entities go unavailable (default 120). */
   readonly receivedTimeoutS?: number;
   readonly policyFor?: PolicyFor;
+  /** The source's raw fan-out, when it has one: its readers are counted in GetInfo. */
+  readonly fanout?: FanoutStats;
 }
 
 /** Options of a gateway. */
@@ -68,6 +78,8 @@ interface MutableCounters {
 interface MutableTotals extends MutableCounters {
   skippedBytes: number;
   openFailures: number;
+  fanoutReaders: number;
+  fanoutCutOff: number;
 }
 
 /** Per-source runtime state. */
@@ -184,10 +196,14 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
       skippedBytes: 0,
       reconnects: 0,
       openFailures: 0,
+      fanoutReaders: 0,
+      fanoutCutOff: 0,
       anomalies: 0,
     };
     for (const s of sources) {
       total.openFailures += s.counters.openFailures;
+      total.fanoutReaders += s.counters.fanoutReaders;
+      total.fanoutCutOff += s.counters.fanoutCutOff;
       total.telegramsOk += s.counters.telegramsOk;
       total.bytes += s.counters.bytes;
       total.skippedBytes += s.counters.skippedBytes;
@@ -251,6 +267,8 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
       telegramsDropped: { ...rt.counters.telegramsDropped },
       skippedBytes: rt.decoder.skippedBytes,
       openFailures: rt.config.source.openFailures ?? 0,
+      fanoutReaders: rt.config.fanout?.clients ?? 0,
+      fanoutCutOff: rt.config.fanout?.cutOff ?? 0,
       coalesced: 0,
       clients: 0,
     };

@@ -71,6 +71,10 @@ export interface Counters {
    * log says each distinct failure once, this counts them all.
    */
   readonly openFailures: number;
+  /** Readers of the raw fan-out connected now. */
+  readonly fanoutReaders: number;
+  /** Fan-out readers disconnected because they fell too far behind (never slowing the source). */
+  readonly fanoutCutOff: number;
   /** Energy readings lower than the last one, held back. */
   readonly anomalies: number;
   /** States a slow client never saw because a newer state of the same entity replaced it. */

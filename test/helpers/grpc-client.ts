@@ -66,6 +66,8 @@ export interface CountersMsg {
   readonly skipped_bytes: number;
   readonly reconnects: number;
   readonly open_failures: number;
+  readonly fanout_readers: number;
+  readonly fanout_cut_off: number;
   readonly anomalies: number;
   readonly coalesced: number;
   readonly clients: number;

@@ -112,6 +112,8 @@ export function zeroCounters(): Counters {
     skippedBytes: 0,
     reconnects: 0,
     openFailures: 0,
+    fanoutReaders: 0,
+    fanoutCutOff: 0,
     anomalies: 0,
     coalesced: 0,
     clients: 0,
@@ -132,6 +134,8 @@ function sumCounters(list: readonly Counters[]): Counters {
       skippedBytes: sum.skippedBytes + c.skippedBytes,
       reconnects: sum.reconnects + c.reconnects,
       openFailures: sum.openFailures + c.openFailures,
+      fanoutReaders: sum.fanoutReaders + c.fanoutReaders,
+      fanoutCutOff: sum.fanoutCutOff + c.fanoutCutOff,
       anomalies: sum.anomalies + c.anomalies,
       coalesced: sum.coalesced + c.coalesced,
     };

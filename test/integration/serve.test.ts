@@ -235,7 +235,7 @@ describe("p1-gateway serve", () => {
   });
 
   it("--fanout re-serves the meter's raw bytes: a TCP reader gets whole telegrams", async () => {
-    const { child, output } = await startServe(["--simulate", "5.0", "--fanout", "0"]);
+    const { child, address, output } = await startServe(["--simulate", "5.0", "--fanout", "0"]);
     await eventually(() => /^raw fan-out\s+127\.0\.0\.1:\d+/m.test(output()), "the fan-out line", 15_000);
     const port = Number(/^raw fan-out\s+127\.0\.0\.1:(\d+)/m.exec(output())?.[1]);
     const socket = connect({ host: "127.0.0.1", port });
@@ -246,6 +246,16 @@ describe("p1-gateway serve", () => {
     try {
       // From the first '/' on: a whole telegram, header to CRC, exactly as the simulated meter wrote it.
       await eventually(() => /\/[^\r\n]+\r\n[\s\S]*?![0-9A-F]{4}\r\n/.test(text), "a whole telegram", 15_000);
+      // GetInfo counts the reader (per source and in the totals).
+      const client = new GatewayTestClient(address);
+      try {
+        const info = await client.getInfo();
+        expect(info.counters.fanout_readers).toBe(1);
+        expect(info.sources[0]?.counters.fanout_readers).toBe(1);
+        expect(info.counters.fanout_cut_off).toBe(0);
+      } finally {
+        client.close();
+      }
     } finally {
       socket.destroy();
     }

@@ -45,6 +45,8 @@ export interface PbCounters {
   readonly skipped_bytes: number;
   readonly reconnects: number;
   readonly open_failures: number;
+  readonly fanout_readers: number;
+  readonly fanout_cut_off: number;
   readonly anomalies: number;
   readonly coalesced: number;
   readonly clients: number;
@@ -238,6 +240,8 @@ export function toCounters(c: Counters): PbCounters {
     skipped_bytes: c.skippedBytes,
     reconnects: c.reconnects,
     open_failures: c.openFailures,
+    fanout_readers: c.fanoutReaders,
+    fanout_cut_off: c.fanoutCutOff,
     anomalies: c.anomalies,
     coalesced: c.coalesced,
     clients: c.clients,

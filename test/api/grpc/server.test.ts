@@ -93,6 +93,7 @@ function homeView(): MemoryView {
         telegramsDropped: { CRC_MISMATCH: 2 },
         bytes: 40_000,
         openFailures: 7,
+        fanoutCutOff: 2,
         skippedBytes: 12,
       },
       lastTelegramAtMs: Date.UTC(2024, 0, 2, 3, 5),
@@ -148,6 +149,7 @@ describe("gRPC API: unary calls", () => {
       skipped_bytes: 12,
       reconnects: 3,
       open_failures: 7,
+      fanout_cut_off: 2,
     });
   });
 
