@@ -10,12 +10,23 @@ import { below, type Figure, info, percentile, round } from "./report.ts";
 
 const UPDATES = 5; // telegrams per step, 1 s apart
 const PERIOD_MS = 1_000;
-const STEPS = [
+const ALL_STEPS: readonly Step[] = [
   { kind: "grpc", clients: 1 },
   { kind: "grpc", clients: 100 },
   { kind: "grpc", clients: 1_000 },
   { kind: "native", clients: 50 },
-] as const;
+];
+interface Step {
+  readonly kind: "grpc" | "native";
+  readonly clients: number;
+}
+// P1_BENCH_FANOUT=grpc:1000,native:50 runs only those steps (to profile one of them).
+const STEPS: readonly Step[] = process.env.P1_BENCH_FANOUT
+  ? process.env.P1_BENCH_FANOUT.split(",").map((x) => {
+      const [kind, clients] = x.split(":");
+      return { kind: kind === "native" ? "native" : "grpc", clients: Number(clients) };
+    })
+  : ALL_STEPS;
 
 // Electricity drawn now (1-0:1.7.0): an entity every DSMR 5.0 telegram updates.
 const WATCHED = "_emeter_actual_delivery";
