@@ -14,19 +14,29 @@ const KEY = Buffer.from("000102030405060708090A0B0C0D0E0F", "hex");
 const RUN_MS = 2_000;
 const WARM_UP_MS = 500;
 
-/** Runs `round` (which processes `units` units) for about RUN_MS after a warm-up; units per second. */
-function rate(units: number, round: () => void): number {
+/**
+ * Runs `round` (which processes `units` units) for about RUN_MS after a warm-up. Returns units per
+ * CPU-second of this process (what one core does, even when other processes share the machine) and
+ * per wall-clock second.
+ */
+function rate(units: number, round: () => void): { perCpuS: number; perWallS: number } {
   const warmUntil = performance.now() + WARM_UP_MS;
   while (performance.now() < warmUntil) round();
   let rounds = 0;
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   let elapsed = 0;
   do {
     round();
     rounds++;
     elapsed = performance.now() - start;
   } while (elapsed < RUN_MS);
-  return Math.round((units * rounds * 1000) / elapsed);
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  return {
+    perCpuS: Math.round((units * rounds * 1000) / cpuMs),
+    perWallS: Math.round((units * rounds * 1000) / elapsed),
+  };
 }
 
 function telegrams(options: ConstructorParameters<typeof Simulator>[0]): Buffer[] {
@@ -53,23 +63,24 @@ function feed(decoder: TelegramDecoder, stream: Buffer): number {
 export function benchParse(): Figure[] {
   const dsmr = telegrams({ version: "5.0", seed: 5 }); // 3 phases, gas on M-Bus channel 1, CRC
   const bytes = dsmr.reduce((n, t) => n + t.length, 0) / dsmr.length;
-  const parsePerS = rate(dsmr.length, () => {
+  const parse = rate(dsmr.length, () => {
     for (const t of dsmr) if (!parseTelegram(t).ok) throw new Error("bench telegram invalid");
   });
   const stream = Buffer.concat(dsmr);
-  const streamPerS = rate(dsmr.length, () => {
+  const streamed = rate(dsmr.length, () => {
     if (feed(new TelegramDecoder(), stream) !== dsmr.length) throw new Error("lost telegrams");
   });
-  const mbps = (perS: number) => `${((perS * bytes) / 1e6).toFixed(0)} MB/s`;
+  const detail = (r: { perCpuS: number; perWallS: number }) =>
+    `${((r.perCpuS * bytes) / 1e6).toFixed(0)} MB/s; ${r.perWallS}/s by wall clock`;
   return [
-    atLeast("parse", "parse, DSMR 5.0 + gas, CRC on", parsePerS, "telegrams/s", 200_000, mbps(parsePerS)),
+    atLeast("parse", "parse, DSMR 5.0 + gas, CRC on", parse.perCpuS, "telegrams/s", 200_000, detail(parse)),
     atLeast(
       "parse",
       "stream 4 KiB reads: framer + parser",
-      streamPerS,
+      streamed.perCpuS,
       "telegrams/s",
       200_000,
-      mbps(streamPerS),
+      detail(streamed),
     ),
   ];
 }
@@ -78,10 +89,12 @@ export function benchParse(): Figure[] {
 export function benchSmarty(): Figure[] {
   const frames = telegrams({ version: "smarty", seed: 5, key: KEY });
   const stream = Buffer.concat(frames);
-  const perS = rate(frames.length, () => {
+  const r = rate(frames.length, () => {
     if (feed(new TelegramDecoder({ decryptionKey: KEY }), stream) !== frames.length)
       throw new Error("lost frames");
   });
-  const mbps = `${((perS * stream.length) / frames.length / 1e6).toFixed(0)} MB/s`;
-  return [atLeast("smarty", "stream: framer + decrypt + parser, Smarty", perS, "frames/s", 100_000, mbps)];
+  const detail = `${((r.perCpuS * stream.length) / frames.length / 1e6).toFixed(0)} MB/s; ${r.perWallS}/s by wall clock`;
+  return [
+    atLeast("smarty", "stream: framer + decrypt + parser, Smarty", r.perCpuS, "frames/s", 100_000, detail),
+  ];
 }
