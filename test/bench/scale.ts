@@ -9,6 +9,7 @@ import { startGateway, until } from "./gateway-process.ts";
 import { MeterFleet } from "./meters.ts";
 import { below, type Figure, info, percentile, round } from "./report.ts";
 
+// P1_BENCH_SCALE=1000,5000 runs only those sizes (to profile one of them).
 const SIZES = process.env.P1_BENCH_SCALE
   ? process.env.P1_BENCH_SCALE.split(",").map(Number)
   : [1, 100, 1_000, 5_000];
@@ -59,8 +60,7 @@ async function scaleOnce(n: number): Promise<Figure[]> {
       await pause(1_000);
       peakRss = Math.max(peakRss, gateway.rssMb());
     }
-    if (process.env.P1_BENCH_DEBUG)
-      console.error(subscribers.map((s) => `${s.received}/${s.errors}`).join(" "));
+    console.error(subscribers.map((s) => `${s.received}/${s.errors}`).join(" "));
     const cores = (gateway.cpuSeconds() - cpu0) / ((performance.now() - t0) / 1000);
     measuring = false;
     fleet.stopSending();
