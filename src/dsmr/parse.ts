@@ -224,18 +224,21 @@ function readLines(text: string, from: number, out: RawLine[]): P1Error | undefi
     pos = skipSpace(text, pos);
     if (pos >= n) break;
     const open = text.indexOf("(", pos);
-    const eol = lineEnd(text, pos);
-    if (open === -1 || open > eol) return malformed(text, pos, "expected OBIS(value)");
+    if (open === -1) return malformed(text, pos, "expected OBIS(value)");
     // A meter repeats its lines in the same order: try the previous telegram's line at this index before
-    // cutting the reference out and looking it up.
+    // cutting the reference out and looking it up. A match holds no line end, so '(' is on this line.
     const previous = lastLines[out.length];
-    const info =
-      previous !== undefined && previous.obis.length === open - pos && text.startsWith(previous.obis, pos)
-        ? previous
-        : OBIS_INFO.get(text.slice(pos, open));
+    let info: ObisInfo | null;
+    if (previous !== undefined && previous.obis.length === open - pos && text.startsWith(previous.obis, pos))
+      info = previous;
+    else {
+      if (open > lineEnd(text, pos)) return malformed(text, pos, "expected OBIS(value)");
+      info = OBIS_INFO.get(text.slice(pos, open));
+    }
     if (!info) return malformed(text, pos, "not an OBIS reference");
     const groups: string[] = [];
     let p = open;
+    let after: number; // first non-space after the last group
     for (;;) {
       // One pass to the closing ')', noting what the value must not hold or needs joined.
       let close = p + 1;
@@ -252,12 +255,12 @@ function readLines(text: string, from: number, out: RawLine[]): P1Error | undefi
       const group = text.slice(p + 1, close);
       groups.push(wrapped ? group.replace(/[\r\n]/g, "") : group);
       p = close + 1;
-      const next = skipSpace(text, p);
-      if (text[next] !== "(") break;
-      p = next;
+      after = skipSpace(text, p);
+      if (text.charCodeAt(after) !== 0x28) break; // another '(' group follows
+      p = after;
     }
     const rest = lineEnd(text, p);
-    if (skipSpace(text, p) < rest) return malformed(text, pos, "unexpected text after the value");
+    if (after < rest) return malformed(text, pos, "unexpected text after the value");
     out.push({ info, groups });
     pos = rest;
   }
