@@ -200,12 +200,19 @@ function planDevices(config: GatewayConfig, gateway: GatewayView): DevicePlan[] 
 function statusLine(view: GatewayView): string {
   const info = view.info();
   const entities = view.entities();
+  // The first non-diagnostic entity per source and class, in one pass: with thousands of meters a
+  // search per source made each status line (and stopping) quadratic.
+  const first = new Map<string, (typeof entities)[number]>();
+  for (const e of entities) {
+    const key = `${e.sourceId}\0${e.deviceClass}`;
+    if (!e.diagnostic && !first.has(key)) first.set(key, e);
+  }
   return info.sources
     .map((s) => {
       const dropped = Object.values(s.counters.telegramsDropped).reduce((a, b) => a + (b ?? 0), 0);
       // One headline value per class: the power drawn now, an energy register, the gas total.
       const headline = (["power", "energy", "gas"] as const).flatMap((deviceClass) => {
-        const e = entities.find((x) => x.sourceId === s.id && x.deviceClass === deviceClass && !x.diagnostic);
+        const e = first.get(`${s.id}\0${deviceClass}`);
         const v = e && view.state(e.id)?.value;
         return e && typeof v === "number" ? [`${e.name.toLowerCase()} ${v} ${e.unit ?? ""}`.trim()] : [];
       });

@@ -79,6 +79,9 @@ const OBIS_INFO = new BoundedMemo<ObisInfo | null>(2048, (written) => {
   };
 });
 
+/** The OBIS references of the last telegram read, in order (module state like the memo: a hint only). */
+let lastLines: readonly ObisInfo[] = [];
+
 /**
  * A meter sends the same objects in the same order every time, so the version found for one telegram
  * holds for the next one of the same shape (same OBIS spellings, same 1-3:0.2.8, same CRC presence).
@@ -221,29 +224,47 @@ function readLines(text: string, from: number, out: RawLine[]): P1Error | undefi
     pos = skipSpace(text, pos);
     if (pos >= n) break;
     const open = text.indexOf("(", pos);
-    const eol = lineEnd(text, pos);
-    if (open === -1 || open > eol) return malformed(text, pos, "expected OBIS(value)");
-    const info = OBIS_INFO.get(text.slice(pos, open));
+    if (open === -1) return malformed(text, pos, "expected OBIS(value)");
+    // A meter repeats its lines in the same order: try the previous telegram's line at this index before
+    // cutting the reference out and looking it up. A match holds no line end, so '(' is on this line.
+    const previous = lastLines[out.length];
+    let info: ObisInfo | null;
+    if (previous !== undefined && previous.obis.length === open - pos && text.startsWith(previous.obis, pos))
+      info = previous;
+    else {
+      if (open > lineEnd(text, pos)) return malformed(text, pos, "expected OBIS(value)");
+      info = OBIS_INFO.get(text.slice(pos, open));
+    }
     if (!info) return malformed(text, pos, "not an OBIS reference");
     const groups: string[] = [];
     let p = open;
+    let after: number; // first non-space after the last group
     for (;;) {
-      const close = text.indexOf(")", p + 1);
-      if (close === -1) return malformed(text, pos, "unterminated value");
-      let group = text.slice(p + 1, close);
-      if (group.includes("(")) return malformed(text, pos, "'(' inside a value");
-      if (group.includes("\n") || group.includes("\r")) group = group.replace(/[\r\n]/g, "");
-      groups.push(group);
+      // One pass to the closing ')', noting what the value must not hold or needs joined.
+      let close = p + 1;
+      let wrapped = false;
+      let nested = false;
+      for (; close < n; close++) {
+        const c = text.charCodeAt(close);
+        if (c === 0x29) break; // ')'
+        if (c === 0x28) nested = true;
+        else if (c === 0x0a || c === 0x0d) wrapped = true;
+      }
+      if (close === n) return malformed(text, pos, "unterminated value");
+      if (nested) return malformed(text, pos, "'(' inside a value");
+      const group = text.slice(p + 1, close);
+      groups.push(wrapped ? group.replace(/[\r\n]/g, "") : group);
       p = close + 1;
-      const next = skipSpace(text, p);
-      if (text[next] !== "(") break;
-      p = next;
+      after = skipSpace(text, p);
+      if (text.charCodeAt(after) !== 0x28) break; // another '(' group follows
+      p = after;
     }
     const rest = lineEnd(text, p);
-    if (skipSpace(text, p) < rest) return malformed(text, pos, "unexpected text after the value");
+    if (after < rest) return malformed(text, pos, "unexpected text after the value");
     out.push({ info, groups });
     pos = rest;
   }
+  lastLines = out.map((l) => l.info);
   return undefined;
 }
 

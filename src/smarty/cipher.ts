@@ -18,8 +18,17 @@ function iv(systemTitle: Uint8Array, frameCounter: number): Buffer {
   return out;
 }
 
+// The AAD is the same for every frame of a meter: built once per authentication key, not per frame.
+const AADS = new WeakMap<Uint8Array, Buffer>();
+
 function aad(keys: CipherKeys): Buffer {
-  return Buffer.concat([Buffer.of(SECURITY_AUTH_ENC), keys.authenticationKey ?? DEFAULT_AUTHENTICATION_KEY]);
+  const authenticationKey = keys.authenticationKey ?? DEFAULT_AUTHENTICATION_KEY;
+  let out = AADS.get(authenticationKey);
+  if (out === undefined) {
+    out = Buffer.concat([Buffer.of(SECURITY_AUTH_ENC), authenticationKey]);
+    AADS.set(authenticationKey, out);
+  }
+  return out;
 }
 
 /**
@@ -36,8 +45,9 @@ export function decryptFrame(
     });
     decipher.setAAD(aad(keys));
     decipher.setAuthTag(frame.tag);
-    const plaintext = Buffer.concat([decipher.update(frame.ciphertext), decipher.final()]);
-    return { ok: true, plaintext };
+    const plaintext = decipher.update(frame.ciphertext);
+    const rest = decipher.final(); // GCM is a stream mode: empty, and then not worth a copy
+    return { ok: true, plaintext: rest.length === 0 ? plaintext : Buffer.concat([plaintext, rest]) };
   } catch (cause) {
     return {
       ok: false,

@@ -1,95 +1,48 @@
 /**
- * `npm run bench`: protocol-engine throughput on one core. Prints a table and, last, one JSON line.
- * Not part of `npm test`: timing belongs in benchmarks, never in assertions.
+ * `npm run bench [-- NAME...]`: throughput, latency, fan-out, scale and memory against the targets of
+ * issue 8. Prints a table and, last, one JSON line; also writes the JSON to test/bench/results/.
+ * NAMEs: parse, smarty, latency, fanout, scale, idle (default all). Not part of `npm test`: timing
+ * belongs in benchmarks, never in assertions.
  */
-import { cpus } from "node:os";
-import { parseTelegram } from "../../src/dsmr/index.ts";
-import { TelegramDecoder } from "../../src/gateway/index.ts";
-import { encryptFrame } from "../../src/smarty/index.ts";
-import { fixture } from "../helpers/fixtures.ts";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { benchFanout } from "./fanout.ts";
+import { benchIdle } from "./idle.ts";
+import { benchLatency } from "./latency.ts";
+import { type Figure, formatTable, machine } from "./report.ts";
+import { benchScale } from "./scale.ts";
+import { benchParse, benchSmarty } from "./throughput.ts";
 
-interface Figure {
-  readonly name: string;
-  readonly unitsPerS: number;
-  readonly mbPerS: number;
-  readonly target: number | null;
-}
-
-/** Runs `fn` (which processes `units` units of `bytes` bytes) for about `seconds`, after a warm-up. */
-function measure(
-  name: string,
-  units: number,
-  bytes: number,
-  target: number | null,
-  fn: () => void,
-  seconds = 2,
-): Figure {
-  const warmUntil = performance.now() + 300;
-  while (performance.now() < warmUntil) fn();
-  let rounds = 0;
-  const start = performance.now();
-  let elapsed = 0;
-  do {
-    fn();
-    rounds++;
-    elapsed = (performance.now() - start) / 1000;
-  } while (elapsed < seconds);
-  return {
-    name,
-    unitsPerS: Math.round((units * rounds) / elapsed),
-    mbPerS: Number(((bytes * rounds) / elapsed / 1e6).toFixed(1)),
-    target,
-  };
-}
-
-const t50 = fixture("dsmr50.txt"); // DSMR 5.0, 3 phases, gas and water on M-Bus
-const BATCH = 1000;
-const stream = Buffer.concat(Array.from({ length: BATCH }, () => t50));
-const key = Buffer.from("000102030405060708090A0B0C0D0E0F", "hex");
-const smarty = fixture("smarty.txt");
-const frames = Buffer.concat(
-  Array.from({ length: BATCH }, (_, i) =>
-    encryptFrame(smarty, Buffer.from("4C55580000000001", "hex"), i + 1, { key }),
-  ),
-);
-
-/** Feeds a stream in 4 KiB reads, as a serial port or socket delivers it, and counts what comes out. */
-function feed(decoder: TelegramDecoder, bytes: Buffer, check: (ok: boolean) => void): number {
-  let n = 0;
-  for (let i = 0; i < bytes.length; i += 4096) {
-    for (const r of decoder.push(bytes.subarray(i, i + 4096))) {
-      check(r.ok);
-      n++;
-    }
-  }
-  return n;
-}
-const mustBeOk = (ok: boolean) => {
-  if (!ok) throw new Error("bench input failed to decode");
+const BENCHES: Readonly<Record<string, () => Figure[] | Promise<Figure[]>>> = {
+  parse: benchParse,
+  smarty: benchSmarty,
+  latency: benchLatency,
+  fanout: benchFanout,
+  scale: benchScale,
+  idle: benchIdle,
 };
 
-const figures: Figure[] = [
-  measure("parse only, DSMR 5.0 + gas, CRC on", BATCH, stream.length, 200_000, () => {
-    for (let i = 0; i < BATCH; i++) if (!parseTelegram(t50).ok) throw new Error("bench telegram invalid");
-  }),
-  measure("stream (4 KiB reads): framer + parser, DSMR 5.0", BATCH, stream.length, 200_000, () => {
-    if (feed(new TelegramDecoder(), stream, mustBeOk) !== BATCH) throw new Error("lost telegrams");
-  }),
-  measure("stream (4 KiB reads): framer + decrypt + parser, Smarty", BATCH, frames.length, 100_000, () => {
-    if (feed(new TelegramDecoder({ decryptionKey: key }), frames, mustBeOk) !== BATCH)
-      throw new Error("lost frames");
-  }),
-];
-
-const machine = { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.version };
-console.log(`machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}\n`);
-console.log(
-  `${"figure".padEnd(46)} ${"per s".padStart(10)} ${"MB/s".padStart(7)} ${"target".padStart(9)}  met`,
-);
-for (const f of figures) {
-  const met = f.target === null ? "" : f.unitsPerS >= f.target ? "yes" : "NO";
-  console.log(
-    `${f.name.padEnd(46)} ${String(f.unitsPerS).padStart(10)} ${String(f.mbPerS).padStart(7)} ${String(f.target ?? "").padStart(9)}  ${met}`,
-  );
+const asked = process.argv.slice(2).filter((a) => a !== "--");
+const unknown = asked.filter((a) => !(a in BENCHES));
+if (unknown.length > 0) {
+  console.error(`unknown bench ${unknown.join(", ")}; choose from ${Object.keys(BENCHES).join(", ")}`);
+  process.exit(2);
 }
-console.log(JSON.stringify({ date: new Date().toISOString(), machine, figures }));
+const names = asked.length > 0 ? asked : Object.keys(BENCHES);
+const m = machine();
+console.log(`machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB, Node ${m.node} (${m.platform})`);
+
+const figures: Figure[] = [];
+for (const name of names) {
+  const started = performance.now();
+  process.stdout.write(`running ${name}… `);
+  const bench = BENCHES[name] as () => Figure[] | Promise<Figure[]>;
+  figures.push(...(await bench()));
+  console.log(`${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+console.log(`\n${formatTable(figures)}\n`);
+const result = { date: new Date().toISOString(), machine: m, figures };
+const dir = fileURLToPath(new URL("./results/", import.meta.url));
+mkdirSync(dir, { recursive: true });
+writeFileSync(`${dir}${result.date.replace(/[:.]/g, "-")}.json`, `${JSON.stringify(result, null, 2)}\n`);
+console.log(JSON.stringify(result));

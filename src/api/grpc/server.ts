@@ -105,10 +105,29 @@ function reflectionPackage(): protoLoader.PackageDefinition {
 
 function gatewayServiceDefinition(pkg: protoLoader.PackageDefinition): grpc.ServiceDefinition {
   const def = pkg[GATEWAY_SERVICE];
-  if (def === undefined || "format" in def || !("StreamStates" in def)) {
+  if (def === undefined || "format" in def || !("StreamStates" in def) || !("StreamTelegrams" in def)) {
     throw new Error(`${GATEWAY_PROTO_FILE} does not define the service ${GATEWAY_SERVICE}`);
   }
   return def as grpc.ServiceDefinition;
+}
+
+/**
+ * The service with its streams' responses accepted already encoded: grpc-js serializes per write, so
+ * a state sent to 1,000 subscribers would be encoded 1,000 times; the streams encode it once and share
+ * the bytes (issue 8, fan-out).
+ */
+function sharingEncodings(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const preEncoded = (
+    m: grpc.MethodDefinition<unknown, unknown>,
+  ): grpc.MethodDefinition<unknown, unknown> => ({
+    ...m,
+    responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : m.responseSerialize(value)),
+  });
+  return {
+    ...def,
+    StreamStates: preEncoded(def.StreamStates as grpc.MethodDefinition<unknown, unknown>),
+    StreamTelegrams: preEncoded(def.StreamTelegrams as grpc.MethodDefinition<unknown, unknown>),
+  };
 }
 
 // ---- Request narrowing: proto-loader hands over untyped objects ----
@@ -238,8 +257,11 @@ interface ServerContext {
   readonly view: GatewayView;
   readonly maxQueue: number;
   readonly streams: Set<OpenStream>;
-  /** One mapping per telegram, however many streams send it. */
-  readonly telegrams: WeakMap<TelegramEvent, PbTelegram>;
+  /** One encoding per telegram and per state, however many streams send it. */
+  readonly telegrams: WeakMap<TelegramEvent, Buffer>;
+  readonly states: WeakMap<EntityState, Buffer>;
+  readonly encodeTelegram: (t: PbTelegram) => Buffer;
+  readonly encodeState: (s: PbEntityState) => Buffer;
   readonly reportInternal: (error: unknown) => void;
 }
 
@@ -406,12 +428,15 @@ function streamStates(ctx: ServerContext, call: grpc.ServerWritableStream<unknow
     return;
   }
   const { view } = ctx;
-  const session = new StreamSession<EntityState>(
-    call,
-    ctx,
-    (s) => toEntityState(s, view.entity(s.entityId)?.unit ?? null),
-    (s) => s.entityId,
-  );
+  const toMessage = (s: EntityState): Buffer => {
+    let message = ctx.states.get(s);
+    if (message === undefined) {
+      message = ctx.encodeState(toEntityState(s, view.entity(s.entityId)?.unit ?? null));
+      ctx.states.set(s, message);
+    }
+    return message;
+  };
+  const session = new StreamSession<EntityState>(call, ctx, toMessage, (s) => s.entityId);
   const send = (s: EntityState): void => session.push(s);
   const onState = (s: EntityState): void => {
     try {
@@ -442,10 +467,10 @@ function streamTelegrams(ctx: ServerContext, call: grpc.ServerWritableStream<unk
     return;
   }
   const { view, telegrams } = ctx;
-  const toMessage = (t: TelegramEvent): PbTelegram => {
+  const toMessage = (t: TelegramEvent): Buffer => {
     let message = telegrams.get(t);
     if (message === undefined) {
-      message = toTelegram(t);
+      message = ctx.encodeTelegram(toTelegram(t));
       telegrams.set(t, message);
     }
     return message;
@@ -544,11 +569,17 @@ export async function startGrpcServer(view: GatewayView, options: GrpcServerOpti
   const maxQueue = checkOptions(options);
   const logger = options.logger ?? silentLogger;
   const pkg = loadGatewayPackage();
+  const service = gatewayServiceDefinition(pkg);
+  const stateMethod = service.StreamStates as grpc.MethodDefinition<unknown, PbEntityState>;
+  const telegramMethod = service.StreamTelegrams as grpc.MethodDefinition<unknown, PbTelegram>;
   const ctx: ServerContext = {
     view,
     maxQueue,
     streams: new Set(),
     telegrams: new WeakMap(),
+    states: new WeakMap(),
+    encodeState: (m) => stateMethod.responseSerialize(m),
+    encodeTelegram: (m) => telegramMethod.responseSerialize(m),
     reportInternal: (e) =>
       logger.error(
         `internal error in a gRPC handler: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
@@ -582,7 +613,7 @@ export async function startGrpcServer(view: GatewayView, options: GrpcServerOpti
       cb(null, reply);
     },
   };
-  server.addService(gatewayServiceDefinition(pkg), handlers);
+  server.addService(sharingEncodings(service), handlers);
   const health = new HealthImplementation({ "": "SERVING", [GATEWAY_SERVICE]: "SERVING" });
   health.addToServer(server);
   new ReflectionService(reflectionPackage()).addToServer(server);

@@ -120,6 +120,11 @@ class Catalog {
     return this.#bySource.get(id);
   }
 
+  /** Drops the table; the next use rebuilds it. */
+  invalidate(): void {
+    this.#entities = null;
+  }
+
   /** Rebuilds; true when the set of keys changed. */
   refresh(): boolean {
     const before = (this.#entities ?? []).map((e) => e.key).join(",");
@@ -179,12 +184,19 @@ export async function startNativeApiServer(
   };
 
   const entitiesChanged = (reason: string): void => {
+    // Rebuilding the table costs O(entities): with no client holding a listing (a gateway whose meters
+    // come up one by one), dropping it is enough; the first client to connect builds it once.
+    if (![...connections].some((c) => c.listedKeys !== null)) {
+      catalog.invalidate();
+      return;
+    }
     if (!catalog.refresh()) return;
     // ESPHome has no "entity added" message: clients that listed the old set reconnect and list again.
     for (const c of connections) if (c.listedKeys !== null) c.requestDisconnect(reason);
   };
   const onEntities = (): void => entitiesChanged("entities changed");
   const onState = (s: EntityState): void => {
+    if (connections.size === 0) return;
     const e = catalog.byEntity(s.entityId);
     if (e === undefined) return;
     const m = entityStateMessage(e, s);
@@ -192,6 +204,10 @@ export async function startNativeApiServer(
   };
   const onLink = (sourceId: string, state: LinkState): void => {
     links.set(sourceId, state);
+    if (connections.size === 0) {
+      catalog.invalidate(); // a new source adds its link entity; nobody to tell yet
+      return;
+    }
     let e = catalog.bySource(sourceId);
     if (e === undefined) {
       entitiesChanged(`new source ${sourceId}`);

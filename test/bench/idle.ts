@@ -1,0 +1,74 @@
+/**
+ * Idle footprint and start-up: the gateway with one meter at 1 telegram/s, its RSS after it settled,
+ * and the wall time from spawning `p1-gateway serve` to the first answered gRPC call (serving).
+ */
+import { GatewayTestClient } from "../helpers/grpc-client.ts";
+import { startGateway } from "./gateway-process.ts";
+import { MeterFleet } from "./meters.ts";
+import { below, type Figure, info, percentile, round } from "./report.ts";
+
+const STARTS = 3;
+const SETTLE_S = 5;
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Spawn → first GetInfo answered (ms); also returns the time to the ports being announced. */
+async function timeToServing(
+  fleet: MeterFleet,
+): Promise<{ announcedMs: number; servingMs: number; cpuMs: number }> {
+  const started = performance.now();
+  const gateway = await startGateway(fleet.sources());
+  const client = new GatewayTestClient(`127.0.0.1:${gateway.grpcPort}`);
+  try {
+    await client.getInfo();
+    const servingMs = performance.now() - started;
+    // CPU time to serving: what start-up costs on a quiet machine, where wall time is noisy.
+    return { announcedMs: gateway.startMs, servingMs, cpuMs: gateway.cpuSeconds() * 1000 };
+  } finally {
+    client.close();
+    await gateway.stop();
+  }
+}
+
+export async function benchIdle(): Promise<Figure[]> {
+  const fleet = await MeterFleet.start(1, SETTLE_S + 2);
+  try {
+    const starts: { announcedMs: number; servingMs: number; cpuMs: number }[] = [];
+    for (let i = 0; i < STARTS; i++) starts.push(await timeToServing(fleet));
+    const serving = starts.map((s) => s.servingMs);
+    const gateway = await startGateway(fleet.sources());
+    try {
+      fleet.run(1_000);
+      await pause(SETTLE_S * 1_000);
+      const rss = gateway.rssMb();
+      const cpu = gateway.cpuSeconds();
+      return [
+        below("idle", "idle RSS, one meter at 1 telegram/s", round(rss), "MB", 80),
+        below(
+          "idle",
+          "start → serving (gRPC answered), median",
+          round(percentile(serving, 50)),
+          "ms",
+          1_000,
+          `runs ${serving.map((s) => round(s)).join(", ")} ms; ports announced after ${starts.map((s) => round(s.announcedMs)).join(", ")} ms`,
+        ),
+        info(
+          "idle",
+          "start → serving: gateway CPU time, median",
+          round(
+            percentile(
+              starts.map((s) => s.cpuMs),
+              50,
+            ),
+          ),
+          "ms",
+        ),
+        info("idle", "gateway CPU time after settling (incl. start-up)", round(cpu), "s"),
+      ];
+    } finally {
+      await gateway.stop();
+    }
+  } finally {
+    await fleet.close();
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Protocol-engine throughput on one core: the parser alone, framer + parser on a stream, and framer +
+ * decryption + parser for Smarty. Inputs are distinct simulator telegrams (values and timestamps change
+ * from one to the next as on a real line), so no per-value memo sees the same text twice in a row.
+ */
+
+import { Simulator } from "../../simulator/simulator.ts";
+import { parseTelegram } from "../../src/dsmr/index.ts";
+import { TelegramDecoder } from "../../src/gateway/index.ts";
+import { atLeast, type Figure } from "./report.ts";
+
+const DISTINCT = 1000;
+const KEY = Buffer.from("000102030405060708090A0B0C0D0E0F", "hex");
+const RUN_MS = 2_000;
+const WARM_UP_MS = 500;
+
+/**
+ * Runs `round` (which processes `units` units) for about RUN_MS after a warm-up. Returns units per
+ * CPU-second of this process (what one core does, even when other processes share the machine) and
+ * per wall-clock second.
+ */
+function rate(units: number, round: () => void): { perCpuS: number; perWallS: number } {
+  const warmUntil = performance.now() + WARM_UP_MS;
+  while (performance.now() < warmUntil) round();
+  let rounds = 0;
+  const start = performance.now();
+  const cpu0 = process.cpuUsage();
+  let elapsed = 0;
+  do {
+    round();
+    rounds++;
+    elapsed = performance.now() - start;
+  } while (elapsed < RUN_MS);
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  return {
+    perCpuS: Math.round((units * rounds * 1000) / cpuMs),
+    perWallS: Math.round((units * rounds * 1000) / elapsed),
+  };
+}
+
+function telegrams(options: ConstructorParameters<typeof Simulator>[0]): Buffer[] {
+  const sim = new Simulator(options);
+  return Array.from({ length: DISTINCT }, () => {
+    const { telegram } = sim.next();
+    return telegram.frame ?? telegram.plaintext;
+  });
+}
+
+/** Feeds a stream in 4 KiB reads, as a serial port or socket delivers it; returns the telegrams decoded. */
+function feed(decoder: TelegramDecoder, stream: Buffer): number {
+  let n = 0;
+  for (let i = 0; i < stream.length; i += 4096) {
+    for (const r of decoder.push(stream.subarray(i, i + 4096))) {
+      if (!r.ok) throw new Error(`bench input failed to decode: ${r.error.code} ${r.error.message}`);
+      n++;
+    }
+  }
+  return n;
+}
+
+/** Parse only. */
+export function benchParse(): Figure[] {
+  const dsmr = telegrams({ version: "5.0", seed: 5 }); // 3 phases, gas on M-Bus channel 1, CRC
+  const bytes = dsmr.reduce((n, t) => n + t.length, 0) / dsmr.length;
+  const parse = rate(dsmr.length, () => {
+    for (const t of dsmr) if (!parseTelegram(t).ok) throw new Error("bench telegram invalid");
+  });
+  const stream = Buffer.concat(dsmr);
+  const streamed = rate(dsmr.length, () => {
+    if (feed(new TelegramDecoder(), stream) !== dsmr.length) throw new Error("lost telegrams");
+  });
+  const detail = (r: { perCpuS: number; perWallS: number }) =>
+    `${((r.perCpuS * bytes) / 1e6).toFixed(0)} MB/s; ${r.perWallS}/s by wall clock`;
+  return [
+    atLeast("parse", "parse, DSMR 5.0 + gas, CRC on", parse.perCpuS, "telegrams/s", 200_000, detail(parse)),
+    atLeast(
+      "parse",
+      "stream 4 KiB reads: framer + parser",
+      streamed.perCpuS,
+      "telegrams/s",
+      200_000,
+      detail(streamed),
+    ),
+  ];
+}
+
+/** Decrypt + parse. */
+export function benchSmarty(): Figure[] {
+  const frames = telegrams({ version: "smarty", seed: 5, key: KEY });
+  const stream = Buffer.concat(frames);
+  const r = rate(frames.length, () => {
+    if (feed(new TelegramDecoder({ decryptionKey: KEY }), stream) !== frames.length)
+      throw new Error("lost frames");
+  });
+  const detail = `${((r.perCpuS * stream.length) / frames.length / 1e6).toFixed(0)} MB/s; ${r.perWallS}/s by wall clock`;
+  return [
+    atLeast("smarty", "stream: framer + decrypt + parser, Smarty", r.perCpuS, "frames/s", 100_000, detail),
+  ];
+}
