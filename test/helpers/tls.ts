@@ -22,14 +22,20 @@ export interface TestPki {
   remove(): void;
 }
 
-/** Whether the openssl CLI can run here. */
+let opensslFound: boolean | undefined;
+
+/** Whether the openssl CLI can run here; says once, on stderr, that the TLS tests are skipped if not. */
 export function hasOpenssl(): boolean {
-  try {
-    execFileSync("openssl", ["version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
+  if (opensslFound === undefined) {
+    try {
+      execFileSync("openssl", ["version"], { stdio: "ignore" });
+      opensslFound = true;
+    } catch {
+      opensslFound = false;
+      process.stderr.write("gRPC TLS tests skipped: the openssl CLI is not installed (apt-get install openssl)\n");
+    }
   }
+  return opensslFound;
 }
 
 function openssl(dir: string, args: readonly string[]): void {
