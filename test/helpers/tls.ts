@@ -32,7 +32,9 @@ export function hasOpenssl(): boolean {
       opensslFound = true;
     } catch {
       opensslFound = false;
-      process.stderr.write("gRPC TLS tests skipped: the openssl CLI is not installed (apt-get install openssl)\n");
+      process.stderr.write(
+        "gRPC TLS tests skipped: the openssl CLI is not installed (apt-get install openssl)\n",
+      );
     }
   }
   return opensslFound;
