@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -6,8 +5,9 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { eventually, ThirdPartyClient } from "../api/native/helpers.ts";
-import { BIN, ROOT, runCli } from "../helpers/cli.ts";
+import { runCli } from "../helpers/cli.ts";
 import { type ClientSecurity, type GatewayInfoMsg, GatewayTestClient } from "../helpers/grpc-client.ts";
+import { killServed, startServe } from "../helpers/serve.ts";
 import { hasOpenssl, makeTestPki } from "../helpers/tls.ts";
 
 // Distinctive secrets, so that any spelling of them in any output is found by substring search.
@@ -44,47 +44,11 @@ function leaks(text: string): string[] {
 
 const TMP = mkdtempSync(join(tmpdir(), "p1-security-"));
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
-const children: ChildProcess[] = [];
 const closers: (() => void)[] = [];
 afterEach(() => {
   for (const c of closers.splice(0)) c();
-  for (const c of children.splice(0)) c.kill("SIGKILL");
+  killServed();
 });
-
-/** Starts `p1-gateway serve ARGS` (real binary); resolves with its gRPC address once it printed it. */
-async function startServe(
-  args: readonly string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ child: ChildProcess; address: string; apiPort: number; output: () => string }> {
-  const child = spawn(
-    process.execPath,
-    [BIN, "serve", "--grpc-port", "0", "--api-port", "0", "--status-interval", "1", ...args],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } },
-  );
-  children.push(child);
-  let out = "";
-  let err = "";
-  child.stderr?.on("data", (d: Buffer) => {
-    err += d.toString();
-  });
-  const address = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`serve printed no gRPC address:\n${out}\n${err}`)),
-      15_000,
-    );
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /^gRPC\s+(\S+)/m.exec(out);
-      if (m && /^native API\s+\S+:\d+/m.test(out)) {
-        clearTimeout(timer);
-        resolve(m[1] as string);
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`serve exited (${code}):\n${out}\n${err}`)));
-  });
-  const apiPort = Number(/^native API\s+\S+:(\d+)/m.exec(out)?.[1]);
-  return { child, address, apiPort, output: () => `${out}\n${err}` };
-}
 
 async function infoWithTelegram(address: string, security: ClientSecurity): Promise<GatewayInfoMsg> {
   const client = new GatewayTestClient(address, security);
@@ -119,7 +83,7 @@ function writeConfig(extra = ""): string {
 describe("keys never leave the gateway", () => {
   it("serve with every key set (log level debug): no key in stdout, stderr, GetInfo or the diagnostics bundle", async () => {
     const config = writeConfig();
-    const serve = await startServe(["--config", config, "--log-level", "debug"], {
+    const serve = await startServe(["--config", config, "--log-level", "debug", "--status-interval", "1"], {
       P1_GATEWAY_GRPC_TOKEN: TOKEN,
     });
     const info = await infoWithTelegram(serve.address, { token: TOKEN });
@@ -228,6 +192,8 @@ describe.skipIf(!hasOpenssl())("gRPC TLS and token through serve and diagnostics
     const tokenFile = join(TMP, "token");
     writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
     const serve = await startServe([
+      "--status-interval",
+      "1",
       "--grpc-tls-cert",
       pki.files.serverCert,
       "--grpc-tls-key",

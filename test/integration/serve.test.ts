@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -7,50 +7,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, ThirdPartyClient } from "../api/native/helpers.ts";
-import { BIN, ROOT, runCli } from "../helpers/cli.ts";
+import { ROOT, runCli } from "../helpers/cli.ts";
 import { Collector, GatewayTestClient } from "../helpers/grpc-client.ts";
+import { killServed, startServe } from "../helpers/serve.ts";
 
-const children: ChildProcess[] = [];
 afterEach(() => {
-  for (const c of children.splice(0)) c.kill("SIGKILL");
+  killServed();
 });
-
-/** Starts `p1-gateway serve ARGS` and resolves with its gRPC address once it prints it. */
-async function startServe(
-  args: readonly string[],
-): Promise<{ child: ChildProcess; address: string; apiPort: number; output: () => string }> {
-  const child = spawn(
-    process.execPath,
-    [BIN, "serve", "--grpc-port", "0", "--api-port", "0", "--status-interval", "0", ...args],
-    {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  children.push(child);
-  let out = "";
-  let err = "";
-  child.stderr?.on("data", (d: Buffer) => {
-    err += d.toString();
-  });
-  const address = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`serve printed no gRPC address:\n${out}\n${err}`)),
-      15_000,
-    );
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /^gRPC\s+(\S+)/m.exec(out);
-      if (m && /^native API\s+\S+:\d+/m.test(out)) {
-        clearTimeout(timer);
-        resolve(m[1] as string);
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`serve exited (${code}):\n${out}\n${err}`)));
-  });
-  const apiPort = Number(/^native API\s+\S+:(\d+)/m.exec(out)?.[1]);
-  return { child, address, apiPort, output: () => `${out}\n${err}` };
-}
 
 /** Python with grpcio, protoc and the gRPC Python plugin (Debian packages), or why not. */
 function pythonGrpc(): string | null {
