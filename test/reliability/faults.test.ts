@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { FAULT_KINDS, type FaultKind, Simulator, type SimulatorOptions } from "../../simulator/index.ts";
-import { type ErrorCode, createLogger } from "../../src/shared/index.ts";
 import { Gateway, type LinkState } from "../../src/gateway/index.ts";
+import { createLogger, type ErrorCode } from "../../src/shared/index.ts";
 import { ManualClock } from "../helpers/clock.ts";
 import { DrivenSource, drive } from "./drive.ts";
 
