@@ -32,6 +32,8 @@ export interface SoakReport {
   readonly telegramsSent: number;
   readonly telegramsOk: number;
   readonly dropped: Readonly<Record<string, number>>;
+  /** Drops the simulator's injection log predicts (each corrupted telegram, by expected code). */
+  readonly expectedDrops: Readonly<Record<string, number>>;
   readonly unplugs: number;
   readonly reconnects: number;
   readonly churnCycles: number;
@@ -192,6 +194,7 @@ export async function runSoak(hours: number, onSample?: (s: SoakSample) => void)
       telegramsSent: telegrams,
       telegramsOk: counters.telegramsOk,
       dropped: { ...counters.telegramsDropped },
+      expectedDrops: { ...sim.log.expected() },
       unplugs: sim.log.counts.unplug,
       reconnects: counters.reconnects,
       churnCycles: cycles,
