@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -150,6 +151,17 @@ describe("native API abuse: silence", () => {
     c.write(frame("HelloRequest", { client_info: "half" }).subarray(0, 4));
     await c.waitClosed(20 * KEEPALIVE_MS);
     expect(c.received).toEqual([]);
+    await stillServed();
+  });
+
+  it("half a Noise handshake and then silence on an encrypted server: dropped at the hello timeout", async () => {
+    const { server, stillServed } = await withGoodClient({ keepaliveMs: KEEPALIVE_MS });
+    const noise = await serve(view(), { keepaliveMs: KEEPALIVE_MS, encryptionKey: randomBytes(32) });
+    const c = await raw(noise);
+    c.write(Buffer.from([0x01, 0x00, 0x30, 0x00])); // a Noise frame header promising 48 bytes, then nothing
+    await c.waitClosed(20 * KEEPALIVE_MS);
+    expect(noise.connections()).toBe(0);
+    expect(server.connections()).toBe(1);
     await stillServed();
   });
 
