@@ -173,6 +173,11 @@ export interface FuzzReport {
   /** Slowest single input (ms) and its size; wall time, so reported, never asserted in tests. */
   readonly maxInputMs: number;
   readonly maxInputBytes: number;
+  /** 1-based index of the slowest input (replay: P1_FUZZ_RUNS=<index> with the same seed). */
+  readonly maxInputIndex: number;
+  /** Inputs that took over 10 ms and over 100 ms of wall time (GC pauses and scheduling included). */
+  readonly over10ms: number;
+  readonly over100ms: number;
   /** Largest (results + result bytes) / input bytes of one input: the work bound the test asserts. */
   readonly maxWorkRatio: number;
 }
@@ -203,6 +208,9 @@ export function runFuzz(options: FuzzOptions): FuzzReport {
     errors: {} as Partial<Record<ErrorCode, number>>,
     maxInputMs: 0,
     maxInputBytes: 0,
+    maxInputIndex: 0,
+    over10ms: 0,
+    over100ms: 0,
     maxWorkRatio: 0,
   };
   const every = options.every ?? 100_000;
@@ -225,7 +233,10 @@ export function runFuzz(options: FuzzOptions): FuzzReport {
       if (ms > totals.maxInputMs) {
         totals.maxInputMs = ms;
         totals.maxInputBytes = out.inputBytes;
+        totals.maxInputIndex = totals.inputs;
       }
+      if (ms > 10) totals.over10ms++;
+      if (ms > 100) totals.over100ms++;
       totals.maxWorkRatio = Math.max(totals.maxWorkRatio, work);
       if (options.onProgress && totals.inputs % every === 0) options.onProgress(totals.inputs);
     }),
