@@ -7,13 +7,7 @@ import { Simulator } from "../../simulator/index.ts";
 import { GATEWAY_SERVICE, type GrpcServer, startGrpcServer } from "../../src/api/grpc/index.ts";
 import { Gateway } from "../../src/gateway/index.ts";
 import { ManualClock } from "../helpers/clock.ts";
-import {
-  Collector,
-  type EntityStateMsg,
-  GatewayTestClient,
-  streamError,
-  subscribed,
-} from "../helpers/grpc-client.ts";
+import { Collector, type EntityStateMsg, GatewayTestClient, streamError } from "../helpers/grpc-client.ts";
 import { DrivenSource } from "./drive.ts";
 
 // gRPC abuse against a real Gateway fed by the simulator on a manual clock: a thousand streams that end

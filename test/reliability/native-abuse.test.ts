@@ -268,6 +268,8 @@ describe("native API abuse: clients that never read", () => {
       "the silent non-reader to be dropped",
       10 * KEEPALIVE_MS,
     );
+    slow.socket.resume();
+    await eventually(slow.closed, "the non-reader to see the close", 10_000);
     expect(good.client.connection.connected).toBe(true);
     await stillServed();
   });
