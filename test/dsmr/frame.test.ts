@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { type FrameEvent, TelegramFramer } from "../../src/dsmr/index.ts";
 import { isP1Error } from "../../src/shared/index.ts";
 import { fixture } from "../helpers/fixtures.ts";
+import { chunked } from "../helpers/streams.ts";
 
 const T50 = fixture("dsmr50.txt");
 const T30 = fixture("dsmr30.txt");
@@ -20,18 +21,6 @@ function okBytes(events: readonly FrameEvent[]): string[] {
 /** A telegram as the framer yields it: '/' through the CRC, without the trailing line end. */
 function framed(t: Buffer): string {
   return t.toString("latin1").replace(/\r\n$/, "");
-}
-
-function chunked(bytes: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  out.push(bytes.subarray(prev));
-  return out;
 }
 
 describe("TelegramFramer", () => {

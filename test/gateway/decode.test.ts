@@ -4,6 +4,7 @@ import { TelegramDecoder } from "../../src/gateway/index.ts";
 import { isP1Error } from "../../src/shared/index.ts";
 import { encryptFrame } from "../../src/smarty/index.ts";
 import { fixture } from "../helpers/fixtures.ts";
+import { applyEdits, editsArb } from "../helpers/streams.ts";
 
 const KEY = Buffer.from("101112131415161718191A1B1C1D1E1F", "hex");
 const TITLE = Buffer.from("4C55580000000001", "hex");
@@ -75,22 +76,10 @@ describe("TelegramDecoder", () => {
     fc.assert(
       fc.property(
         fc.array(fc.integer({ min: 0, max: SOURCES.length }), { minLength: 1, maxLength: 5 }),
-        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 3 }), fc.uint8Array({ maxLength: 20 })), {
-          maxLength: 6,
-        }),
+        editsArb(4),
         (picks, edits) => {
           const parts = picks.map((i) => (i === SOURCES.length ? ENCRYPTED : (SOURCES[i] as Buffer)));
-          let damaged = Buffer.concat(parts);
-          for (const [at, kind, bytes] of edits) {
-            const p = at % (damaged.length + 1);
-            if (kind === 0)
-              damaged = Buffer.concat([damaged.subarray(0, p), Buffer.from(bytes), damaged.subarray(p)]); // insert
-            else if (kind === 1)
-              damaged = Buffer.concat([damaged.subarray(0, p), damaged.subarray(p + bytes.length)]); // delete
-            else if (kind === 2 && p < damaged.length)
-              damaged[p] = (damaged[p] as number) ^ 0x10; // flip a bit
-            else damaged = damaged.subarray(0, p); // truncate
-          }
+          const damaged = applyEdits(Buffer.concat(parts), edits);
           const d = new TelegramDecoder({ decryptionKey: KEY, maxTelegramBytes: 4096 });
           const untouched = Buffer.concat(parts); // a clean copy after the damage
           // Meters pause between telegrams and the gateway flushes the framer on silence; without that
