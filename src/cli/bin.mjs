@@ -7,4 +7,12 @@ import { register } from "tsx/cjs/api";
 
 register();
 const { main } = createRequire(import.meta.url)("./main.ts");
-process.exitCode = await main(process.argv.slice(2));
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (e) {
+  // A bug, not bad input (main maps those to exit 1/2): say so plainly, exit 70 (EX_SOFTWARE).
+  process.stderr.write(
+    `p1-gateway: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+  );
+  process.exitCode = 70;
+}
