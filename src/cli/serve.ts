@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
+import { networkInterfaces } from "node:os";
 import { isIPv4 } from "node:net";
 import { parseArgs } from "node:util";
 import { startGrpcServer } from "../api/grpc/index.ts";
@@ -133,6 +134,15 @@ function createSource(config: SourceConfig, log: Logger): Source {
         ...(config.authenticationKey ? { aad: config.authenticationKey } : {}),
       });
   }
+}
+
+/**
+ * The address other machines (Home Assistant) reach a gateway bound to every interface by: its first
+ * non-internal IPv4 address, or 127.0.0.1 on a machine without one.
+ */
+function lanAddress(): string {
+  const all = Object.values(networkInterfaces()).flatMap((list) => list ?? []);
+  return all.find((a) => a.family === "IPv4" && !a.internal)?.address ?? "127.0.0.1";
 }
 
 /** Whether a bind address only accepts connections from this machine. */
@@ -427,7 +437,7 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   }
   gateway.start();
 
-  const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  const shown = host === "0.0.0.0" || host === "::" ? lanAddress() : host;
   if (config.grpcToken && !config.grpcTls && !isLoopback(host))
     log.warn("the gRPC token travels in plaintext on the network: set grpcTlsCert and grpcTlsKey");
   // How to try it, with the flags the server's security needs (the token itself is never printed).
