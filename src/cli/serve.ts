@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
-import { networkInterfaces } from "node:os";
 import { isIPv4 } from "node:net";
+import { networkInterfaces } from "node:os";
 import { parseArgs } from "node:util";
 import { startGrpcServer } from "../api/grpc/index.ts";
 import {
