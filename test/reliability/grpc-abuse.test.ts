@@ -2,11 +2,12 @@ import { connect as connectHttp2 } from "node:http2";
 import { connect as connectTcp, type Socket } from "node:net";
 import type * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Simulator } from "../../simulator/index.ts";
 import { GATEWAY_SERVICE, type GrpcServer, startGrpcServer } from "../../src/api/grpc/index.ts";
 import { Gateway } from "../../src/gateway/index.ts";
 import { ManualClock } from "../helpers/clock.ts";
+import { closeAfterEach } from "../helpers/closers.ts";
 import { Collector, type EntityStateMsg, GatewayTestClient, streamError } from "../helpers/grpc-client.ts";
 import { DrivenSource } from "./drive.ts";
 
@@ -14,10 +15,7 @@ import { DrivenSource } from "./drive.ts";
 // every way a stream can end, malformed requests, and a consumer that stops reading while telegrams
 // keep coming. Nothing may stay behind: view listeners, client counts, queued messages, sockets.
 
-const closers: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-});
+const closers = closeAfterEach();
 
 async function setup(maxQueuePerClient?: number) {
   const clock = new ManualClock();

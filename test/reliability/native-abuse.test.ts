@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   encodePlaintextFrame,
   MESSAGE_IDS,
@@ -11,16 +11,14 @@ import {
 import { encodeMessage } from "../../src/api/native/messages.ts";
 import type { Logger } from "../../src/shared/index.ts";
 import { eventually, RawClient, ThirdPartyClient } from "../api/native/helpers.ts";
+import { closeAfterEach } from "../helpers/closers.ts";
 import { MemoryView, makeEntity, makeMeter, numberState, zeroCounters } from "../helpers/view.ts";
 
 // Native API abuse: malformed frames, silence, clients that never read, connection floods. In each case
 // only the offending connection is closed, and a real third-party ESPHome client connected throughout
 // keeps receiving states.
 
-const closers: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-});
+const closers = closeAfterEach();
 
 const meter = makeMeter("home", "electricity", 0, "E0012345");
 const ENTITIES = Array.from({ length: 20 }, (_, i) => makeEntity(meter, `value_${i}`));

@@ -1,8 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type GrpcServer, type GrpcServerOptions, startGrpcServer } from "../../../src/api/grpc/index.ts";
 import { createLogger } from "../../../src/shared/index.ts";
+import { closeAfterEach } from "../../helpers/closers.ts";
 import {
   type ClientSecurity,
   GatewayTestClient,
@@ -14,10 +15,7 @@ import {
 import { hasOpenssl, makeTestPki, type TestPki } from "../../helpers/tls.ts";
 import { MemoryView, makeEntity, makeMeter, numberState } from "../../helpers/view.ts";
 
-const closers: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-});
+const closers = closeAfterEach();
 
 const TOKEN = "s3cr3t-token-0123456789abcdef";
 const logLines: string[] = [];

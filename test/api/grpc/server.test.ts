@@ -3,10 +3,11 @@ import { status } from "@grpc/grpc-js";
 import protobuf from "protobufjs";
 // Side effect: adds Root.fromDescriptor, to build types from what reflection returns.
 import "protobufjs/ext/descriptor.js";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { GATEWAY_SERVICE, type GrpcServer, startGrpcServer } from "../../../src/api/grpc/index.ts";
 import type { TelegramEvent } from "../../../src/gateway/index.ts";
 import { silentLogger } from "../../../src/shared/index.ts";
+import { closeAfterEach } from "../../helpers/closers.ts";
 import { fixture, parseOk } from "../../helpers/fixtures.ts";
 import {
   Collector,
@@ -19,11 +20,7 @@ import {
 } from "../../helpers/grpc-client.ts";
 import { MemoryView, makeEntity, makeMeter, numberState, zeroCounters } from "../../helpers/view.ts";
 
-// Every client and server a test opens is closed after it, whatever the outcome.
-const closers: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-});
+const closers = closeAfterEach();
 
 async function serve(view: MemoryView, maxQueuePerClient?: number): Promise<GrpcServer> {
   const server = await startGrpcServer(view, {

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   fnv1Hash,
   type NativeApiServer,
@@ -7,13 +7,11 @@ import {
   startNativeApiServer,
 } from "../../../src/api/native/index.ts";
 import type { Logger } from "../../../src/shared/index.ts";
+import { closeAfterEach } from "../../helpers/closers.ts";
 import { MemoryView, makeEntity, makeMeter, numberState, zeroCounters } from "../../helpers/view.ts";
 import { eventually, RawClient, ThirdPartyClient } from "./helpers.ts";
 
-const closers: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-});
+const closers = closeAfterEach();
 
 const home = makeMeter("home", "electricity", 0, "E0012345");
 const gas = makeMeter("home", "gas", 1, "G0034");

@@ -1,13 +1,11 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { SourceView, startNativeApiServer } from "../../../src/api/native/index.ts";
 import type { EntityState, SourceInfo } from "../../../src/gateway/index.ts";
+import { closeAfterEach } from "../../helpers/closers.ts";
 import { MemoryView, makeEntity, makeMeter, numberState, zeroCounters } from "../../helpers/view.ts";
 import { eventually, ThirdPartyClient } from "./helpers.ts";
 
-const closers: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-});
+const closers = closeAfterEach();
 
 const homeMeter = makeMeter("home", "electricity", 0, "E1");
 const garageMeter = makeMeter("garage", "electricity", 0, "E2");
