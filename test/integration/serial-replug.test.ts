@@ -10,6 +10,7 @@ import { SERIAL_115200_8N1, SERIAL_CANDIDATES } from "../../src/dsmr/index.ts";
 import { Gateway } from "../../src/gateway/index.ts";
 import { createLogger } from "../../src/shared/index.ts";
 import { MISSING_DEVICE_RETRY_MS, SerialSource } from "../../src/transport/index.ts";
+import { eventually } from "../helpers/wait.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -23,19 +24,6 @@ const RECONNECT = { initialMs: 2, maxMs: 10 } as const;
 const CYCLES = 100;
 /** Telegrams written after each replug: every one must arrive. */
 const PER_CYCLE = 2;
-
-/** Resolves once `ready()` holds; polls every 2 ms, fails after `timeoutMs` naming `what`. */
-function until(ready: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (ready()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(check, 2);
-    };
-    check();
-  });
-}
 
 /** `gc()`, exposed on demand (vitest runs without --expose-gc). */
 function collectGarbage(): void {
@@ -75,7 +63,7 @@ describe("unplug and replug under a running gateway (the simulator on a pty, rea
     const received: Buffer[] = [];
     gateway.on("telegram", (t) => received.push(t.raw));
     gateway.start();
-    await until(() => opens === 1, "the first open");
+    await eventually(() => opens === 1, "the first open");
 
     const sent = [...simulate({ version: "5.0", seed: 3, count: (CYCLES + 1) * PER_CYCLE })].flatMap((e) =>
       e.kind === "data" ? [e.bytes] : [],
@@ -83,7 +71,7 @@ describe("unplug and replug under a running gateway (the simulator on a pty, rea
     let next = 0;
     const writeTelegrams = async () => {
       for (let i = 0; i < PER_CYCLE; i++) await sink.write(sent[next++] as Buffer);
-      await until(() => received.length === next, `telegram ${next}`);
+      await eventually(() => received.length === next, `telegram ${next}`);
     };
     await writeTelegrams();
 
@@ -91,10 +79,10 @@ describe("unplug and replug under a running gateway (the simulator on a pty, rea
     for (let cycle = 1; cycle <= CYCLES; cycle++) {
       sink.cable("unplug");
       await sink.write(Buffer.alloc(0)); // waits for the unplug to complete
-      await until(() => closes >= cycle, `close ${cycle}`);
+      await eventually(() => closes >= cycle, `close ${cycle}`);
       sink.cable("replug");
       await sink.write(Buffer.alloc(0));
-      await until(() => opens === cycle + 1, `open ${cycle + 1}`);
+      await eventually(() => opens === cycle + 1, `open ${cycle + 1}`);
       // The port is reopened: what the meter writes from now on must all arrive.
       await writeTelegrams();
       if (cycle === 10) {
@@ -141,20 +129,20 @@ describe("unplug and replug under a running gateway (the simulator on a pty, rea
     let opens = 0;
     source.on("open", () => opens++);
     gateway.start();
-    await until(() => opens === 1, "the first open");
+    await eventually(() => opens === 1, "the first open");
     for (let cycle = 1; cycle <= 5; cycle++) {
       sink.cable("unplug");
       await sink.write(Buffer.alloc(0));
       // Unplugged long enough for several failed opens each time.
       const failures = source.openFailures;
-      await until(() => source.openFailures >= failures + 3, `failed opens in cycle ${cycle}`);
+      await eventually(() => source.openFailures >= failures + 3, `failed opens in cycle ${cycle}`);
       sink.cable("replug");
       await sink.write(Buffer.alloc(0));
-      await until(() => opens === cycle + 1, `open ${cycle + 1}`);
+      await eventually(() => opens === cycle + 1, `open ${cycle + 1}`);
     }
     sink.cable("unplug");
     await sink.write(Buffer.alloc(0));
-    await until(() => source.openFailures >= 40, "40 failed opens");
+    await eventually(() => source.openFailures >= 40, "40 failed opens");
 
     const counted = gateway.info().sources[0]?.counters.openFailures ?? 0;
     expect(counted).toBeGreaterThanOrEqual(40);
@@ -198,16 +186,16 @@ describe("unplug and replug under a running gateway (the simulator on a pty, rea
       if (cycle > 0) {
         sink.cable("unplug");
         await sink.write(Buffer.alloc(0));
-        await until(() => closes >= cycle, `close ${cycle}`);
+        await eventually(() => closes >= cycle, `close ${cycle}`);
         // The old port released: a non-null setting from here on is the reopened port's.
-        await until(() => source.currentSettings === null, `port ${cycle} released`);
+        await eventually(() => source.currentSettings === null, `port ${cycle} released`);
         sink.cable("replug");
         await sink.write(Buffer.alloc(0));
       }
       // The port is open again (being judged, not yet reported up): from now on nothing may be lost.
-      await until(() => source.currentSettings !== null, `port ${cycle} open for detection`);
+      await eventually(() => source.currentSettings !== null, `port ${cycle} open for detection`);
       for (let i = 0; i < PER_CYCLE; i++) await sink.write(sent[next++] as Buffer);
-      await until(() => received.length === next, `telegram ${next}`);
+      await eventually(() => received.length === next, `telegram ${next}`);
       expect(opens).toBe(cycle + 1);
     }
     const frames = sent.map((t) => t.subarray(0, t.lastIndexOf("!") + 5));

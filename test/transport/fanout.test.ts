@@ -4,6 +4,7 @@ import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { isP1Error } from "../../src/shared/index.ts";
 import { RawFanout, StreamSource } from "../../src/transport/index.ts";
+import { eventually } from "../helpers/wait.ts";
 import { TEST_TIMEOUT_MS, within } from "./helpers.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -56,30 +57,17 @@ async function reader(fanout: RawFanout, options: { paused?: boolean } = {}) {
   };
 }
 
-/** Polls `ready` every 2 ms (bounded). */
-function until(ready: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (ready()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(check, 2);
-    };
-    check();
-  });
-}
-
 describe("RawFanout", { timeout: TEST_TIMEOUT_MS }, () => {
   it("two readers get exactly the bytes of the source, in order", async () => {
     const { source, write } = feed();
     const fanout = await fanoutOn(source);
     const a = await reader(fanout);
     const b = await reader(fanout);
-    await until(() => fanout.clients === 2, "2 readers accepted");
+    await eventually(() => fanout.clients === 2, "2 readers accepted");
     const sent = [Buffer.from("/ISK5\\2M550T-1012\r\n\r\n"), randomBytes(5_000), Buffer.from("!ABCD\r\n")];
     for (const chunk of sent) write(chunk);
     const all = Buffer.concat(sent);
-    await until(() => a.received >= all.length && b.received >= all.length, "both readers");
+    await eventually(() => a.received >= all.length && b.received >= all.length, "both readers");
     expect(a.bytes.equals(all)).toBe(true);
     expect(b.bytes.equals(all)).toBe(true);
     expect(fanout.served).toBe(2);
@@ -92,7 +80,7 @@ describe("RawFanout", { timeout: TEST_TIMEOUT_MS }, () => {
     const fanout = await fanoutOn(source);
     const slow = await reader(fanout, { paused: true });
     const fast = await reader(fanout);
-    await until(() => fanout.clients === 2, "2 readers accepted");
+    await eventually(() => fanout.clients === 2, "2 readers accepted");
     // Paced by the fast reader, so only the slow one falls behind; the kernel's socket buffers take a few
     // MB before the fan-out's own queue grows. 64 MB is far past any loopback buffer.
     const chunk = randomBytes(32 * 1024);
@@ -100,15 +88,15 @@ describe("RawFanout", { timeout: TEST_TIMEOUT_MS }, () => {
     while (fanout.cutOff === 0 && sent < 64 * 1024 * 1024) {
       write(chunk);
       sent += chunk.length;
-      await until(() => fast.received === sent, `fast reader at ${sent}`);
+      await eventually(() => fast.received === sent, `fast reader at ${sent}`);
     }
     expect(fanout.cutOff).toBe(1);
     expect(fanout.clients).toBe(1);
     slow.socket.resume(); // it sees the end only once it reads what its buffers still hold
-    await until(() => slow.closed, "the slow reader disconnected");
+    await eventually(() => slow.closed, "the slow reader disconnected");
     for (let i = 0; i < 4; i++) write(chunk);
     sent += 4 * chunk.length;
-    await until(() => fast.received === sent, "the fast reader after the cut");
+    await eventually(() => fast.received === sent, "the fast reader after the cut");
     expect(fast.bytes.equals(Buffer.concat(Array(sent / chunk.length).fill(chunk)))).toBe(true);
     expect(fast.closed).toBe(false);
   });
@@ -117,9 +105,9 @@ describe("RawFanout", { timeout: TEST_TIMEOUT_MS }, () => {
     const { source } = feed();
     const fanout = await fanoutOn(source, { maxClients: 1 });
     await reader(fanout);
-    await until(() => fanout.clients === 1, "first reader");
+    await eventually(() => fanout.clients === 1, "first reader");
     const second = await reader(fanout);
-    await until(() => second.closed, "second reader refused");
+    await eventually(() => second.closed, "second reader refused");
     expect(fanout.refused).toBe(1);
     expect(fanout.clients).toBe(1);
   });
@@ -128,9 +116,9 @@ describe("RawFanout", { timeout: TEST_TIMEOUT_MS }, () => {
     const { source } = feed();
     const fanout = await fanoutOn(source);
     const a = await reader(fanout);
-    await until(() => fanout.clients === 1, "reader");
+    await eventually(() => fanout.clients === 1, "reader");
     await Promise.all([fanout.stop(), fanout.stop()]);
-    await until(() => a.closed, "reader closed");
+    await eventually(() => a.closed, "reader closed");
     expect(source.listenerCount("data")).toBe(0);
     const refused = connect({ host: "127.0.0.1", port: fanout.port });
     const error = await within(new Promise<Error>((resolve) => refused.once("error", resolve)), "refusal");

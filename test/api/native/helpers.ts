@@ -30,14 +30,9 @@ type ClientCtor = new (options: Record<string, unknown>) => EsphomeClient;
 const require = createRequire(import.meta.url);
 const { Client } = require("@2colors/esphome-native-api") as { Client: ClientCtor };
 
-/** Waits (bounded) until `condition` holds. */
-export async function eventually(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { eventually } from "../../helpers/wait.ts";
+
+export { eventually };
 
 /** A @2colors/esphome-native-api client with what it received, recorded. */
 export class ThirdPartyClient {
