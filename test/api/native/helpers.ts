@@ -8,6 +8,7 @@ import {
   type MessageName,
   messageName,
 } from "../../../src/api/native/messages.ts";
+import { eventually } from "../../helpers/wait.ts";
 
 // The third-party client is CommonJS with loose typings; this is the part of it the tests use.
 interface EsphomeEntity {
@@ -30,8 +31,7 @@ type ClientCtor = new (options: Record<string, unknown>) => EsphomeClient;
 const require = createRequire(import.meta.url);
 const { Client } = require("@2colors/esphome-native-api") as { Client: ClientCtor };
 
-import { eventually } from "../../helpers/wait.ts";
-
+/** Re-exported: the native API tests wait with it. */
 export { eventually };
 
 /** A @2colors/esphome-native-api client with what it received, recorded. */
