@@ -1,7 +1,7 @@
 import type { EventEmitter } from "node:events";
+import { createRequire } from "node:module";
 import { isIPv4 } from "node:net";
 import { networkInterfaces } from "node:os";
-import { createRequire } from "node:module";
 import type { Bonjour, Service, ServiceConfig } from "bonjour-service";
 import { type Logger, P1Error, silentLogger } from "../shared/index.ts";
 import type { MdnsResponder, MdnsService, PublishedService } from "./mdns.ts";
