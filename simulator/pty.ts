@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { close, closeSync, fstatSync, rmSync, statSync, symlinkSync, write } from "node:fs";
+import { close, closeSync, fstatSync, rmSync, statSync, symlinkSync, writeSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import { ReadStream } from "node:tty";
@@ -70,7 +70,7 @@ export async function openVirtualPort(path: string): Promise<VirtualPort> {
   rmSync(path, { force: true });
   symlinkSync(pair.pty, path);
   // node-pty leaves the master non-blocking, and libuv would write to it synchronously (it cannot reopen a
-  // pty master), spinning while the reader is slow. So we write with fs.write and, when the pty is full
+  // pty master), spinning while the reader is slow. So we write with fs.writeSync and, when the pty is full
   // (EAGAIN), wait a little and retry: back-pressure reaches the writer and no byte is dropped.
   let pending: Promise<void> = Promise.resolve();
   let closed = false;
@@ -128,14 +128,17 @@ function closeReopenedSlave(fd: number, device: number): void {
   }
 }
 
+/**
+ * Writes all of `bytes` to the non-blocking master. Written synchronously while the pty takes them (a
+ * write to a non-blocking descriptor never waits), so the bytes are in the pty when the caller's
+ * promise chain runs it, not one thread-pool round trip later: benches time "last byte written" from it.
+ */
 async function writeAll(fd: number, bytes: Buffer, stop: () => boolean): Promise<void> {
   let offset = 0;
   let wait = 1;
   while (offset < bytes.length && !stop()) {
     try {
-      offset += await new Promise<number>((resolve, reject) =>
-        write(fd, bytes, offset, bytes.length - offset, null, (e, n) => (e ? reject(e) : resolve(n))),
-      );
+      offset += writeSync(fd, bytes, offset, bytes.length - offset);
       wait = 1;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;

@@ -1,7 +1,8 @@
 import type { EventEmitter } from "node:events";
+import { createRequire } from "node:module";
 import { isIPv4 } from "node:net";
 import { networkInterfaces } from "node:os";
-import { Bonjour, type Service, type ServiceConfig } from "bonjour-service";
+import type { Bonjour, Service, ServiceConfig } from "bonjour-service";
 import { type Logger, P1Error, silentLogger } from "../shared/index.ts";
 import type { MdnsResponder, MdnsService, PublishedService } from "./mdns.ts";
 
@@ -45,7 +46,18 @@ interface MulticastDnsOptions {
   readonly bind?: string;
 }
 
+/**
+ * bonjour-service (with multicast-dns and dns-packet, ~30 ms to load) is loaded on first use only: a
+ * gateway with mDNS off (the simulator's default, or `--no-mdns`) starts without it.
+ */
+let bonjourModule: typeof import("bonjour-service") | undefined;
+function loadBonjour(): typeof import("bonjour-service") {
+  bonjourModule ??= createRequire(import.meta.url)("bonjour-service") as typeof import("bonjour-service");
+  return bonjourModule;
+}
+
 function bonjourFor(iface: string | undefined, logger: Logger): Bonjour {
+  const { Bonjour } = loadBonjour();
   // multicast-dns binds to `interface` when no `bind` is given, and a socket bound to a unicast address
   // never receives the multicast queries: bind the wildcard, join (and send) on the chosen interface only.
   const socketOptions: MulticastDnsOptions = iface === undefined ? {} : { interface: iface, bind: "0.0.0.0" };

@@ -2,12 +2,19 @@
  * End-to-end latency: the last byte of a telegram written to a virtual serial port (a pty, as the
  * simulator offers it) → the state received by a gRPC client and by an ESPHome client, each waiting for
  * the entity the gateway publishes last for a telegram (so the figure covers the whole telegram).
+ *
+ * What it measures: t0 is taken just before the simulator's synchronous write of the whole telegram to
+ * the pty master; the end is the moment the client library hands the decoded state to its listener, so
+ * each figure includes that client's decoding (grpc-js + proto-loader; @2colors/esphome-native-api). Each
+ * client runs in a worker thread of its own, so neither waits for the other's decoding; the bench's
+ * process and its two workers share the machine's cores with the gateway process.
  */
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import { openVirtualPort } from "../../simulator/index.ts";
 import { Simulator } from "../../simulator/simulator.ts";
-import { EsphomeSubscriber, GrpcSubscriber } from "./clients.ts";
+import type { ClientWorkerData, ClientWorkerMessage } from "./client-worker.ts";
 import { startGateway, until } from "./gateway-process.ts";
 import { below, type Figure, info, percentile, round } from "./report.ts";
 
@@ -33,14 +40,35 @@ class Recorder {
   };
 }
 
+/** A bench client in its own worker thread (client-worker.ts); states arrive as wall-clock times. */
+class ClientThread {
+  readonly #worker: Worker;
+  initialized = false;
+
+  constructor(data: ClientWorkerData, onState: (entity: string, atMs: number) => void) {
+    this.#worker = new Worker(new URL("./client-worker.mjs", import.meta.url), { workerData: data });
+    this.#worker.on("message", (m: ClientWorkerMessage) => {
+      if (m.type === "initialized") this.initialized = true;
+      else onState(m.entity, m.atWallMs - performance.timeOrigin);
+    });
+    this.#worker.on("error", (e) => {
+      throw e;
+    });
+  }
+
+  close(): void {
+    this.#worker.postMessage("close");
+  }
+}
+
 export async function benchLatency(): Promise<Figure[]> {
   const port = await openVirtualPort(join(tmpdir(), `p1-bench-pty-${process.pid}`));
   const gateway = await startGateway([{ id: "meter", serialPort: port.path }]);
   const sim = new Simulator({ version: "5.0", seed: 3 });
   const grpcSeen = new Recorder();
   const nativeSeen = new Recorder();
-  const grpc = new GrpcSubscriber(gateway.grpcPort, {}, grpcSeen.track);
-  let native: EsphomeSubscriber | undefined;
+  const grpc = new ClientThread({ kind: "grpc", port: gateway.grpcPort }, grpcSeen.track);
+  let native: ClientThread | undefined;
   try {
     // The gateway opens the port some time after it announced its ports: write until states arrive.
     const deadline = performance.now() + 20_000;
@@ -50,7 +78,7 @@ export async function benchLatency(): Promise<Figure[]> {
       await pause(100);
     }
     // The ESPHome client lists entities on connect: connect once the gateway knows them.
-    native = new EsphomeSubscriber(gateway.apiPort, nativeSeen.track);
+    native = new ClientThread({ kind: "esphome", port: gateway.apiPort }, nativeSeen.track);
     await until(() => native?.initialized === true, "ESPHome client initialised");
     // Warm up (JIT, connections), then learn which entity comes last in a telegram for each client.
     for (let i = 0; i < WARM_UP_TELEGRAMS; i++) {
