@@ -263,6 +263,8 @@ interface ServerContext {
   readonly encodeTelegram: (t: PbTelegram) => Buffer;
   readonly encodeState: (s: PbEntityState) => Buffer;
   readonly reportInternal: (error: unknown) => void;
+  /** Called when grpc-js lacks the internals batchWrites needs (logged once: slower, still correct). */
+  readonly reportUnbatched: () => void;
 }
 
 const CALL_END_EVENTS = ["cancelled", "close", "error", "finish"] as const;
@@ -341,6 +343,7 @@ class StreamSession<T> implements OpenStream {
       },
     );
     this.#batching = batchWrites(call);
+    if (!this.#batching) ctx.reportUnbatched();
     ctx.view.clientConnected();
     ctx.streams.add(this);
     for (const ev of CALL_END_EVENTS) call.on(ev, this.close);
@@ -641,6 +644,7 @@ export async function startGrpcServer(view: GatewayView, options: GrpcServerOpti
   const service = gatewayServiceDefinition(pkg);
   const stateMethod = service.StreamStates as grpc.MethodDefinition<unknown, PbEntityState>;
   const telegramMethod = service.StreamTelegrams as grpc.MethodDefinition<unknown, PbTelegram>;
+  let unbatchedReported = false;
   const ctx: ServerContext = {
     view,
     maxQueue,
@@ -653,6 +657,13 @@ export async function startGrpcServer(view: GatewayView, options: GrpcServerOpti
       logger.error(
         `internal error in a gRPC handler: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
       ),
+    reportUnbatched: () => {
+      if (unbatchedReported) return;
+      unbatchedReported = true;
+      logger.warn(
+        "this grpc-js version lacks the internals batched writes use: streams send one message a turn",
+      );
+    },
   };
 
   const server = new grpc.Server(

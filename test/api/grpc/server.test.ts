@@ -344,6 +344,18 @@ describe("gRPC API: failures inside the gateway view", () => {
     expect(view.listenerCount("state") + view.listenerCount("entities")).toBe(0);
   });
 
+  it("the installed grpc-js has what batched stream writes use (no fallback warning)", async () => {
+    const view = homeView();
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (m: string) => warnings.push(m) };
+    const server = await startGrpcServer(view, { host: "127.0.0.1", port: 0, logger });
+    closers.push(() => server.stop());
+    const call = client(server).streamStates();
+    closers.push(() => call.cancel());
+    await new Collector(call).count(ALL.length);
+    expect(warnings).toEqual([]);
+  });
+
   it("a failure while handling an event ends only that stream, logs the bug, and never reaches the emitter", async () => {
     const view = homeView();
     const lines: string[] = [];
