@@ -58,9 +58,22 @@ interface ObisInfo {
   readonly defs: Map<VersionName | null, ObjectDef | undefined>;
 }
 
+/** One object as read from the text, before its value is decoded. */
 interface RawLine {
   readonly info: ObisInfo;
   readonly groups: string[];
+  /** The object's text from its OBIS reference through its last ')'. */
+  readonly text: string;
+  /** The object decoded for `decodedFor` (decoding depends only on the text and the version). */
+  decoded: DecodedLine | undefined;
+  decodedFor: VersionName | null;
+}
+
+/** What one line contributes to a telegram. */
+interface DecodedLine {
+  readonly object: CosemObject;
+  /** Why the value was kept raw, if it was. */
+  readonly warning: string | undefined;
 }
 
 // Meters repeat the same few dozen OBIS spellings forever; noise can produce many, so the memo is capped.
@@ -79,8 +92,12 @@ const OBIS_INFO = new BoundedMemo<ObisInfo | null>(2048, (written) => {
   };
 });
 
-/** The OBIS references of the last telegram read, in order (module state like the memo: a hint only). */
-let lastLines: readonly ObisInfo[] = [];
+/**
+ * The lines of the last telegram read, in order (module state like the memo: a hint only). A meter
+ * repeats its lines in the same order and most of them verbatim (ids, counters, tariff, zero registers):
+ * a line whose text equals the previous telegram's at the same index is that line again, decoding and all.
+ */
+let lastLines: readonly RawLine[] = [];
 
 /**
  * A meter sends the same objects in the same order every time, so the version found for one telegram
@@ -194,22 +211,32 @@ export function parseTelegram(bytes: Uint8Array): ParseResult {
   const objects: CosemObject[] = [];
   const unknown: string[] = [];
   for (const l of lines) {
-    const { info } = l;
-    const def = defOf(info, version);
-    let value: Value;
-    if (def) {
-      const decoded = decodeValue(def.codec, l.groups, def.unit ?? null);
-      if (typeof decoded === "string") {
-        warnings.push(`${info.obis}: ${decoded}; kept raw`);
-        value = { kind: "raw", values: l.groups };
-      } else value = decoded;
-    } else {
-      unknown.push(info.obis);
-      value = decodeUnknown(l.groups);
+    if (l.decoded === undefined || l.decodedFor !== version) {
+      l.decoded = decodeLine(l, version);
+      l.decodedFor = version;
     }
-    objects.push({ obis: info.obis, key: info.key, channel: def?.meter === "mbus" ? info.b : 0, def, value });
+    const { object, warning } = l.decoded;
+    if (warning !== undefined) warnings.push(warning);
+    if (object.def === undefined) unknown.push(object.obis);
+    objects.push(object);
   }
   return { ok: true, telegram: { header, version, crc, objects, unknown, warnings } };
+}
+
+function decodeLine(l: RawLine, version: VersionName | null): DecodedLine {
+  const { info } = l;
+  const def = defOf(info, version);
+  let value: Value;
+  let warning: string | undefined;
+  if (def) {
+    const decoded = decodeValue(def.codec, l.groups, def.unit ?? null);
+    if (typeof decoded === "string") {
+      warning = `${info.obis}: ${decoded}; kept raw`;
+      value = { kind: "raw", values: l.groups };
+    } else value = decoded;
+  } else value = decodeUnknown(l.groups);
+  const object = { obis: info.obis, key: info.key, channel: def?.meter === "mbus" ? info.b : 0, def, value };
+  return { object, warning };
 }
 
 /**
@@ -223,14 +250,30 @@ function readLines(text: string, from: number, out: RawLine[]): P1Error | undefi
   while (pos < n) {
     pos = skipSpace(text, pos);
     if (pos >= n) break;
+    const previous = lastLines[out.length];
+    if (previous !== undefined && text.startsWith(previous.text, pos)) {
+      // The previous telegram's line at this index, verbatim, unless more groups follow it here.
+      const p = pos + previous.text.length;
+      const after = skipSpace(text, p);
+      if (text.charCodeAt(after) !== 0x28) {
+        const rest = lineEnd(text, p);
+        if (after < rest) return malformed(text, pos, "unexpected text after the value");
+        out.push(previous);
+        pos = rest;
+        continue;
+      }
+    }
     const open = text.indexOf("(", pos);
     if (open === -1) return malformed(text, pos, "expected OBIS(value)");
-    // A meter repeats its lines in the same order: try the previous telegram's line at this index before
-    // cutting the reference out and looking it up. A match holds no line end, so '(' is on this line.
-    const previous = lastLines[out.length];
+    // A changed line usually keeps its OBIS reference: try the previous one before cutting the reference
+    // out and looking it up. A match holds no line end, so '(' is on this line.
     let info: ObisInfo | null;
-    if (previous !== undefined && previous.obis.length === open - pos && text.startsWith(previous.obis, pos))
-      info = previous;
+    if (
+      previous !== undefined &&
+      previous.info.obis.length === open - pos &&
+      text.startsWith(previous.info.obis, pos)
+    )
+      info = previous.info;
     else {
       if (open > lineEnd(text, pos)) return malformed(text, pos, "expected OBIS(value)");
       info = OBIS_INFO.get(text.slice(pos, open));
@@ -261,10 +304,10 @@ function readLines(text: string, from: number, out: RawLine[]): P1Error | undefi
     }
     const rest = lineEnd(text, p);
     if (after < rest) return malformed(text, pos, "unexpected text after the value");
-    out.push({ info, groups });
+    out.push({ info, groups, text: text.slice(pos, p), decoded: undefined, decodedFor: null });
     pos = rest;
   }
-  lastLines = out.map((l) => l.info);
+  lastLines = out;
   return undefined;
 }
 
