@@ -251,7 +251,7 @@ function readLines(text: string, from: number, out: RawLine[]): P1Error | undefi
     pos = skipSpace(text, pos);
     if (pos >= n) break;
     const previous = lastLines[out.length];
-    if (previous !== undefined && text.startsWith(previous.text, pos)) {
+    if (previous !== undefined && sameText(text, pos, previous.text)) {
       // The previous telegram's line at this index, verbatim, unless more groups follow it here.
       const p = pos + previous.text.length;
       const after = skipSpace(text, p);
@@ -271,7 +271,7 @@ function readLines(text: string, from: number, out: RawLine[]): P1Error | undefi
     if (
       previous !== undefined &&
       previous.info.obis.length === open - pos &&
-      text.startsWith(previous.info.obis, pos)
+      sameText(text, pos, previous.info.obis)
     )
       info = previous.info;
     else {
@@ -329,4 +329,9 @@ function lineEnd(text: string, pos: number): number {
 function malformed(text: string, pos: number, why: string): P1Error {
   const line = text.slice(pos, lineEnd(text, pos)).replace(/\r$/, "");
   return new P1Error("MALFORMED_LINE", `${why}: ${preview(line, 60)}`, { line: preview(line, 60) });
+}
+
+/** Whether `text` holds `s` at `pos`. A slice and === measured about twice as fast as startsWith here. */
+function sameText(text: string, pos: number, s: string): boolean {
+  return text.slice(pos, pos + s.length) === s;
 }
