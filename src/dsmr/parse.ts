@@ -93,11 +93,18 @@ const OBIS_INFO = new BoundedMemo<ObisInfo | null>(2048, (written) => {
 });
 
 /**
- * The lines of the last telegram read, in order (module state like the memo: a hint only). A meter
- * repeats its lines in the same order and most of them verbatim (ids, counters, tariff, zero registers):
- * a line whose text equals the previous telegram's at the same index is that line again, decoding and all.
+ * The last telegram read (module state like the memo: a hint only): its text, its lines in order, where
+ * each started in the text, and which of them were read anew rather than repeated from the telegram
+ * before. A meter repeats its lines in the same order and most of them verbatim (ids, counters, tariff,
+ * zero registers): a line whose text equals the previous telegram's at the same index is that line
+ * again, decoding and all.
  */
-let lastLines: readonly RawLine[] = [];
+let last: {
+  readonly text: string;
+  readonly lines: readonly RawLine[];
+  readonly starts: readonly number[];
+  readonly fresh: readonly boolean[];
+} = { text: "", lines: [], starts: [], fresh: [] };
 
 /**
  * A meter sends the same objects in the same order every time, so the version found for one telegram
@@ -247,22 +254,32 @@ function decodeLine(l: RawLine, version: VersionName | null): DecodedLine {
 function readLines(text: string, from: number, out: RawLine[]): P1Error | undefined {
   let pos = from;
   const n = text.length;
+  const starts: number[] = [];
+  const fresh: boolean[] = [];
   while (pos < n) {
     pos = skipSpace(text, pos);
     if (pos >= n) break;
-    const previous = lastLines[out.length];
-    if (previous !== undefined && sameText(text, pos, previous.text)) {
-      // The previous telegram's line at this index, verbatim, unless more groups follow it here.
-      const p = pos + previous.text.length;
+    const i = out.length;
+    const repeated = repeatedLines(text, pos, i);
+    if (repeated > 0) {
+      // The previous telegram's lines from this index on, verbatim, unless more groups follow them here.
+      const base = last.starts[i] as number;
+      const k = i + repeated - 1;
+      const p = pos + (last.starts[k] as number) - base + (last.lines[k] as RawLine).text.length;
       const after = skipSpace(text, p);
       if (text.charCodeAt(after) !== 0x28) {
         const rest = lineEnd(text, p);
         if (after < rest) return malformed(text, pos, "unexpected text after the value");
-        out.push(previous);
+        for (let j = i; j <= k; j++) {
+          out.push(last.lines[j] as RawLine);
+          starts.push(pos + (last.starts[j] as number) - base);
+          fresh.push(false);
+        }
         pos = rest;
         continue;
       }
     }
+    const previous = last.lines[i];
     const open = text.indexOf("(", pos);
     if (open === -1) return malformed(text, pos, "expected OBIS(value)");
     // A changed line usually keeps its OBIS reference: try the previous one before cutting the reference
@@ -305,10 +322,31 @@ function readLines(text: string, from: number, out: RawLine[]): P1Error | undefi
     const rest = lineEnd(text, p);
     if (after < rest) return malformed(text, pos, "unexpected text after the value");
     out.push({ info, groups, text: text.slice(pos, p), decoded: undefined, decodedFor: null });
+    starts.push(pos);
+    fresh.push(true);
     pos = rest;
   }
-  lastLines = out;
+  last = { text, lines: out, starts, fresh };
   return undefined;
+}
+
+/**
+ * How many of the last telegram's lines, from index `i` on, recur verbatim at `pos`. Lines that were
+ * repeated last time are compared as one run (one comparison instead of one per line); failing that,
+ * line `i` alone. The caller still checks what follows the last of them.
+ */
+function repeatedLines(text: string, pos: number, i: number): number {
+  const previous = last.lines[i];
+  if (previous === undefined) return 0;
+  let end = i + 1;
+  if (!last.fresh[i]) while (end < last.lines.length && !last.fresh[end]) end++;
+  if (end - i > 1) {
+    const k = end - 1;
+    const from = last.starts[i] as number;
+    const to = (last.starts[k] as number) + (last.lines[k] as RawLine).text.length;
+    if (sameText(text, pos, last.text.slice(from, to))) return end - i;
+  }
+  return sameText(text, pos, previous.text) ? 1 : 0;
 }
 
 function skipSpace(text: string, pos: number): number {
