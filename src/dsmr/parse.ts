@@ -151,6 +151,15 @@ function defOf(info: ObisInfo, version: VersionName | null): ObjectDef | undefin
   return def;
 }
 
+const UPPER_HEX = "0123456789ABCDEF";
+
+/** Whether `bytes[at, at + 4)` is `crc` as formatCrc writes it. */
+function isWrittenCrc(bytes: Uint8Array, at: number, crc: number): boolean {
+  for (let k = 0; k < 4; k++)
+    if (bytes[at + k] !== UPPER_HEX.charCodeAt((crc >>> (12 - 4 * k)) & 0xf)) return false;
+  return true;
+}
+
 function fail(
   code: "TRUNCATED" | "CRC_MISMATCH" | "MALFORMED_LINE" | "FRAME_INVALID",
   message: string,
@@ -175,25 +184,35 @@ export function parseTelegram(bytes: Uint8Array): ParseResult {
   // ---- CRC: the characters after '!' up to the line end ----
   let crcEnd = bang + 1;
   while (crcEnd < buf.length && crcEnd - bang <= 8 && buf[crcEnd] !== 0x0d && buf[crcEnd] !== 0x0a) crcEnd++;
-  const crcText = buf.toString("latin1", bang + 1, crcEnd).trim();
   const warnings: string[] = [];
   let crc: Telegram["crc"] = "absent";
-  if (crcText.length > 0) {
-    if (!HEX_CRC_RE.test(crcText)) {
-      return fail("CRC_MISMATCH", `CRC field ${JSON.stringify(crcText)} is not 4 hex digits`, {
-        received: crcText,
-      });
+  // The usual spelling, four upper-case hex digits that match, is checked on the bytes; anything else
+  // (no CRC, other spellings, a mismatch) takes the general path, which words the errors and warnings
+  // (a mismatch computes the CRC once more there: only for a broken telegram).
+  if (crcEnd === bang + 5 && isWrittenCrc(buf, bang + 1, crc16(buf, 0, bang + 1))) crc = "valid";
+  else {
+    const crcText = buf.toString("latin1", bang + 1, crcEnd).trim();
+    if (crcText.length > 0) {
+      if (!HEX_CRC_RE.test(crcText)) {
+        return fail("CRC_MISMATCH", `CRC field ${JSON.stringify(crcText)} is not 4 hex digits`, {
+          received: crcText,
+        });
+      }
+      const expected = crc16(buf, 0, bang + 1);
+      if (Number.parseInt(crcText, 16) !== expected) {
+        return fail(
+          "CRC_MISMATCH",
+          `CRC mismatch: computed ${formatCrc(expected)}, telegram says ${crcText}`,
+          {
+            expected: formatCrc(expected),
+            received: crcText,
+          },
+        );
+      }
+      if (crcText !== formatCrc(expected))
+        warnings.push(`CRC written as ${JSON.stringify(crcText)} (accepted by value)`);
+      crc = "valid";
     }
-    const expected = crc16(buf, 0, bang + 1);
-    if (Number.parseInt(crcText, 16) !== expected) {
-      return fail("CRC_MISMATCH", `CRC mismatch: computed ${formatCrc(expected)}, telegram says ${crcText}`, {
-        expected: formatCrc(expected),
-        received: crcText,
-      });
-    }
-    if (crcText !== formatCrc(expected))
-      warnings.push(`CRC written as ${JSON.stringify(crcText)} (accepted by value)`);
-    crc = "valid";
   }
 
   // ---- Lines ----
@@ -201,7 +220,7 @@ export function parseTelegram(bytes: Uint8Array): ParseResult {
   const headerEnd = text.indexOf("\n");
   if (headerEnd === -1)
     return fail("MALFORMED_LINE", "telegram has no line after its header", { header: preview(text) });
-  const header = text.slice(1, headerEnd).replace(/\r$/, "");
+  const header = text.slice(1, text.charCodeAt(headerEnd - 1) === 0x0d ? headerEnd - 1 : headerEnd);
   const lines: RawLine[] = [];
   const error = readLines(text, headerEnd + 1, lines);
   if (error) return { ok: false, error };
