@@ -3,15 +3,30 @@
  * (winter, UTC+1) per DSMR 5.0.2 §6.4. DSMR 2.2/3.0 gas readings omit X; then the EU summer-time rule
  * (last Sunday of March to last Sunday of October, switching at 01:00 UTC) decides.
  */
-const TST_RE = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([SWsw]?)$/;
-// Pre-DSMR meters (ACE4000) write "19-01-01 00:00:00".
-const DASHED_RE = /^(\d{2})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/;
+/** The compact form; parseTimestamp implements it (and the dashed form) by hand, a property test holds them together. */
+export const TIMESTAMP_RE = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([SWsw]?)$/;
+/** Pre-DSMR meters (ACE4000) write "19-01-01 00:00:00". */
+export const DASHED_TIMESTAMP_RE = /^(\d{2})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/;
 
-/** Parses a P1 timestamp to ISO 8601 with offset; undefined when it is not a valid date and time. */
+// Where each form's six two-digit fields (YY MM DD hh mm ss) start, and the separators between them.
+const COMPACT_FIELDS = [0, 2, 4, 6, 8, 10];
+const DASHED_FIELDS = [0, 3, 6, 9, 12, 15];
+const DASHED_SEPARATORS = "-- ::";
+
+/**
+ * Parses a P1 timestamp to ISO 8601 with offset; undefined when it is not a valid date and time. Scans
+ * by hand (this runs for every changed timestamp of every telegram): the same as TIMESTAMP_RE, then
+ * DASHED_TIMESTAMP_RE.
+ */
 export function parseTimestamp(text: string): string | undefined {
-  const m = TST_RE.exec(text) ?? DASHED_RE.exec(text);
-  if (!m) return undefined;
-  const [yy, mo, dd, hh, mi, ss] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [
+  let fields: readonly number[];
+  if (text.length === 12 || text.length === 13) fields = COMPACT_FIELDS;
+  else if (text.length === 17) {
+    fields = DASHED_FIELDS;
+    for (let k = 0; k < DASHED_SEPARATORS.length; k++)
+      if (text.charCodeAt(3 * k + 2) !== DASHED_SEPARATORS.charCodeAt(k)) return undefined;
+  } else return undefined;
+  const [yy, mo, dd, hh, mi, ss] = fields.map((at) => twoDigits(text, at)) as [
     number,
     number,
     number,
@@ -19,12 +34,25 @@ export function parseTimestamp(text: string): string | undefined {
     number,
     number,
   ];
+  if (yy < 0 || mo < 0 || dd < 0 || hh < 0 || mi < 0 || ss < 0) return undefined;
+  let flag = "";
+  if (text.length === 13) {
+    const c = text.charCodeAt(12) | 0x20; // lower case
+    if (c !== 0x73 && c !== 0x77) return undefined; // 's', 'w'
+    flag = c === 0x73 ? "S" : "W";
+  }
   const year = 2000 + yy;
   if (mo < 1 || mo > 12 || dd < 1 || dd > daysInMonth(year, mo) || hh > 23 || mi > 59 || ss > 59)
     return undefined;
-  const flag = (m[7] ?? "").toUpperCase();
   const summer = flag === "S" || (flag === "" && isEuSummerTime(Date.UTC(year, mo - 1, dd, hh - 1, mi, ss)));
   return `${year}-${pad(mo)}-${pad(dd)}T${pad(hh)}:${pad(mi)}:${pad(ss)}${summer ? "+02:00" : "+01:00"}`;
+}
+
+/** The two decimal digits at `at` as a number, or -1. */
+function twoDigits(text: string, at: number): number {
+  const a = text.charCodeAt(at) - 0x30;
+  const b = text.charCodeAt(at + 1) - 0x30;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
 }
 
 /** Formats an instant as a P1 timestamp in Central European time, with the S/W flag. */

@@ -148,13 +148,12 @@ const HEX_TEXTS = new BoundedMemo<string>(1024, (raw) => {
   return bytes.toString("latin1");
 });
 
-const TIMESTAMPS = new BoundedMemo<string | null>(1024, (raw) =>
-  PLACEHOLDER_TIMESTAMPS.has(raw) ? null : (parseTimestamp(raw) ?? null),
-);
-
-/** ISO timestamp, or null for placeholders and impossible dates. */
+/**
+ * ISO timestamp, or null for placeholders and impossible dates. Not memoised: a timestamp that repeats
+ * comes in a line the parser reuses whole, so a changed line's timestamp is almost always new.
+ */
 function timestampOrNull(raw: string): string | null {
-  return TIMESTAMPS.get(raw);
+  return PLACEHOLDER_TIMESTAMPS.has(raw) ? null : (parseTimestamp(raw) ?? null);
 }
 
 type Decoder = (groups: readonly string[], unit: string | null) => Value | string;

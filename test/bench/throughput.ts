@@ -1,7 +1,11 @@
 /**
  * Protocol-engine throughput on one core: the parser alone, framer + parser on a stream, and framer +
  * decryption + parser for Smarty. Inputs are distinct simulator telegrams (values and timestamps change
- * from one to the next as on a real line), so no per-value memo sees the same text twice in a row.
+ * from one to the next as on a real line), so no per-value memo sees the same text twice in a row. The
+ * parser reuses the lines a telegram repeats verbatim from the one before; like a real meter at 1 Hz the
+ * simulator changes about 8 of the 36 DSMR 5.0 lines per telegram (timestamp, power, voltages), so the
+ * figures hold for that mix. One TelegramDecoder per stream round: a fresh one measured the same as one
+ * reused across rounds (the decoder has no warm-up to speak of).
  */
 
 import { Simulator } from "../../simulator/simulator.ts";

@@ -1,5 +1,6 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseTelegram } from "../../src/dsmr/index.ts";
+import { crc16, formatCrc, type ParseResult, parseTelegram } from "../../src/dsmr/index.ts";
 import { expectParseError, fixture, numberOf, objectValue, parseOk } from "../helpers/fixtures.ts";
 
 describe("parseTelegram: golden values per version (hand-written fixtures)", () => {
@@ -212,3 +213,46 @@ function crcOf(text: string): string {
   }
   return c.toString(16).toUpperCase().padStart(4, "0");
 }
+
+describe("parseTelegram: lines repeated from the previous telegram", () => {
+  // The parser reuses the previous telegram's lines when they recur verbatim at the same index; a
+  // telegram must parse the same whatever came before it.
+  const base = fixture("dsmr50.txt").toString("latin1");
+  const lines = base
+    .slice(base.indexOf("\r\n\r\n") + 4, base.indexOf("!"))
+    .split("\r\n")
+    .filter(Boolean);
+  const header = base.slice(0, base.indexOf("\r\n\r\n") + 4);
+  // What may happen to a line from one telegram to the next, by weight out of 100.
+  const edits: [number, (l: string) => string][] = [
+    [80, (l) => l], // verbatim
+    [90, (l) => l.replace(/\d(?=[^(]*\)$)/, (d) => String((Number(d) + 1) % 10))], // a changed digit
+    [94, (l) => `${l}(1)`], // one more group
+    [97, (l) => `${l}\r\n(7)`], // a group continued on the next line
+    [98, (l) => `${l} x`], // text after the value
+    [100, () => ""], // left out
+  ];
+  const edit = (l: string, weight: number) =>
+    ((edits.find(([upTo]) => weight < upTo) ?? edits[0]) as [number, (l: string) => string])[1](l);
+  const telegram = (choice: readonly number[]) => {
+    const body = lines.map((l, i) => edit(l, choice[i] ?? 0));
+    const text = `${header}${body.filter(Boolean).join("\r\n")}\r\n!`;
+    return Buffer.from(`${text}${formatCrc(crc16(Buffer.from(text, "latin1")))}\r\n`, "latin1");
+  };
+  const comparable = (r: ParseResult) =>
+    r.ok ? r.telegram : { code: r.error.code, message: r.error.message, context: r.error.context };
+  const unrelated = Buffer.from("/XYZ5\r\n\r\n9-9:9.9.9(1)\r\n!");
+
+  it("parses a telegram the same after any other telegram as after an unrelated one (property)", () => {
+    const choices = fc.array(fc.nat({ max: 99 }), { minLength: lines.length, maxLength: lines.length });
+    fc.assert(
+      fc.property(choices, choices, (before, now) => {
+        parseTelegram(unrelated);
+        const cold = comparable(parseTelegram(telegram(now)));
+        parseTelegram(telegram(before));
+        expect(comparable(parseTelegram(telegram(now)))).toEqual(cold);
+      }),
+      { numRuns: 300, seed: 8 },
+    );
+  });
+});
