@@ -92,32 +92,41 @@ const OBIS_INFO = new BoundedMemo<ObisInfo | null>(2048, (written) => {
   };
 });
 
-/**
- * The last telegram read (module state like the memo: a hint only): its text, its lines in order, where
- * each started in the text, and which of them were read anew rather than repeated from the telegram
- * before. A meter repeats its lines in the same order and most of them verbatim (ids, counters, tariff,
- * zero registers): a line whose text equals the previous telegram's at the same index is that line
- * again, decoding and all.
- */
-let last: {
+/** The last telegram read: its text, its lines in order, where each started, which were read anew. */
+interface LastTelegram {
   readonly text: string;
   readonly lines: readonly RawLine[];
   readonly starts: readonly number[];
   readonly fresh: readonly boolean[];
-} = { text: "", lines: [], starts: [], fresh: [] };
+}
+
+/** The version found for a telegram shape (same OBIS spellings, same 1-3:0.2.8, same CRC presence). */
+interface Shape {
+  readonly infos: readonly ObisInfo[];
+  readonly p1Version: string | undefined;
+  readonly hasCrc: boolean;
+  readonly version: VersionName | null;
+}
 
 /**
- * A meter sends the same objects in the same order every time, so the version found for one telegram
- * holds for the next one of the same shape (same OBIS spellings, same 1-3:0.2.8, same CRC presence).
- * Shapes whose detection looked at a unit are not reused: the unit is a value.
+ * What parseTelegram remembers of the telegram before, to skip work; hints only, results never depend
+ * on it. A meter repeats its lines in the same order and most of them verbatim (ids, counters, tariff,
+ * zero registers): a line whose text equals the previous telegram's at the same index is that line
+ * again, decoding and all; and a telegram of the same shape has the same version. Shapes whose detection
+ * looked at a unit are not kept: the unit is a value. One memory per stream (TelegramDecoder keeps its
+ * own), so interleaved meters do not evict each other's hints.
  */
-let lastShape:
-  | { infos: ObisInfo[]; p1Version: string | undefined; hasCrc: boolean; version: VersionName | null }
-  | undefined;
+export class ParseMemory {
+  last: LastTelegram = { text: "", lines: [], starts: [], fresh: [] };
+  shape: Shape | undefined;
+}
 
-function versionOf(lines: readonly RawLine[], hasCrc: boolean): VersionName | null {
+/** The memory of callers that pass none (one-off parses, the CLI). */
+const SHARED_MEMORY = new ParseMemory();
+
+function versionOf(lines: readonly RawLine[], hasCrc: boolean, memory: ParseMemory): VersionName | null {
   const p1Version = lines.find((l) => l.info.key === P1_VERSION_KEY)?.groups[0];
-  const shape = lastShape;
+  const shape = memory.shape;
   if (
     shape &&
     shape.hasCrc === hasCrc &&
@@ -140,7 +149,7 @@ function versionOf(lines: readonly RawLine[], hasCrc: boolean): VersionName | nu
     return line ? (parseDecimal(line.groups[0] as string)?.unit ?? null) : undefined;
   };
   const version = detectVersion({ p1Version, hasCrc, keys, unitOf });
-  lastShape = usedUnit ? undefined : { infos: lines.map((l) => l.info), p1Version, hasCrc, version };
+  memory.shape = usedUnit ? undefined : { infos: lines.map((l) => l.info), p1Version, hasCrc, version };
   return version;
 }
 
@@ -172,9 +181,10 @@ function fail(
  * Parses one telegram ('/' .. '!' [CRC]) as the framer yields it. Checks the CRC first (any case,
  * 1-4 hex digits compared by value: some Belgian meters drop leading zeros), then reads the lines and
  * decodes each object with its version's table. Unknown objects are kept and listed, never fatal; a
- * line that is not `OBIS(value)...` rejects the telegram (MALFORMED_LINE). Pure.
+ * line that is not `OBIS(value)...` rejects the telegram (MALFORMED_LINE). Pure but for `memory`, hints
+ * from the telegram before that only save work: pass one per stream.
  */
-export function parseTelegram(bytes: Uint8Array): ParseResult {
+export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_MEMORY): ParseResult {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf[0] !== SLASH)
     return fail("FRAME_INVALID", `telegram must start with '/', got ${preview(buf.subarray(0, 8))}`);
@@ -222,11 +232,11 @@ export function parseTelegram(bytes: Uint8Array): ParseResult {
     return fail("MALFORMED_LINE", "telegram has no line after its header", { header: preview(text) });
   const header = text.slice(1, text.charCodeAt(headerEnd - 1) === 0x0d ? headerEnd - 1 : headerEnd);
   const lines: RawLine[] = [];
-  const error = readLines(text, headerEnd + 1, lines);
+  const error = readLines(text, headerEnd + 1, lines, memory);
   if (error) return { ok: false, error };
 
   // ---- Version ----
-  const version = versionOf(lines, crc === "valid");
+  const version = versionOf(lines, crc === "valid", memory);
   if (version && VERSIONS[version].crc && crc === "absent") {
     return fail("CRC_MISMATCH", `${VERSIONS[version].title} telegrams carry a CRC, this one has none`, {
       received: "",
@@ -270,7 +280,8 @@ function decodeLine(l: RawLine, version: VersionName | null): DecodedLine {
  * 2.2/3.0 gas value) and a group's text may wrap over a line end (long 96.13.0 messages); both are
  * joined. Blank lines are skipped.
  */
-function readLines(text: string, from: number, out: RawLine[]): P1Error | undefined {
+function readLines(text: string, from: number, out: RawLine[], memory: ParseMemory): P1Error | undefined {
+  const last = memory.last;
   let pos = from;
   const n = text.length;
   const starts: number[] = [];
@@ -279,7 +290,7 @@ function readLines(text: string, from: number, out: RawLine[]): P1Error | undefi
     pos = skipSpace(text, pos);
     if (pos >= n) break;
     const i = out.length;
-    const repeated = repeatedLines(text, pos, i);
+    const repeated = repeatedLines(last, text, pos, i);
     if (repeated > 0) {
       // The previous telegram's lines from this index on, verbatim, unless more groups follow them here.
       const base = last.starts[i] as number;
@@ -345,7 +356,7 @@ function readLines(text: string, from: number, out: RawLine[]): P1Error | undefi
     fresh.push(true);
     pos = rest;
   }
-  last = { text, lines: out, starts, fresh };
+  memory.last = { text, lines: out, starts, fresh };
   return undefined;
 }
 
@@ -354,7 +365,7 @@ function readLines(text: string, from: number, out: RawLine[]): P1Error | undefi
  * repeated last time are compared as one run (one comparison instead of one per line); failing that,
  * line `i` alone. The caller still checks what follows the last of them.
  */
-function repeatedLines(text: string, pos: number, i: number): number {
+function repeatedLines(last: LastTelegram, text: string, pos: number, i: number): number {
   const previous = last.lines[i];
   if (previous === undefined) return 0;
   let end = i + 1;

@@ -1,6 +1,7 @@
 import {
   DEFAULT_MAX_TELEGRAM_BYTES,
   type FrameEvent,
+  ParseMemory,
   parseTelegram,
   type Telegram,
   TelegramFramer,
@@ -55,6 +56,8 @@ export class TelegramDecoder {
   readonly #framer: TelegramFramer;
   readonly #options: DecoderOptions;
   readonly #counters = new FrameCounterTracker();
+  /** This stream's parse hints: one meter's telegrams repeat each other, another meter's do not. */
+  readonly #memory = new ParseMemory();
 
   constructor(options: DecoderOptions = {}) {
     this.#options = options;
@@ -89,7 +92,7 @@ export class TelegramDecoder {
 
   #decode(kind: "telegram" | "encrypted", raw: Buffer): Decoded {
     if (kind === "telegram") {
-      const parsed = parseTelegram(raw);
+      const parsed = parseTelegram(raw, this.#memory);
       return parsed.ok
         ? { ok: true, telegram: parsed.telegram, raw, encryption: null }
         : { ok: false, error: parsed.error, raw };
@@ -109,7 +112,7 @@ export class TelegramDecoder {
       : { key };
     const plain = decryptFrame(frame.frame, keys);
     if (!plain.ok) return { ok: false, error: plain.error, raw };
-    const parsed = parseTelegram(plain.plaintext);
+    const parsed = parseTelegram(plain.plaintext, this.#memory);
     if (!parsed.ok) return { ok: false, error: parsed.error, raw, plaintext: plain.plaintext };
     const { systemTitle, frameCounter } = frame.frame;
     const encryption = {

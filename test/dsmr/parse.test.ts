@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { crc16, formatCrc, type ParseResult, parseTelegram } from "../../src/dsmr/index.ts";
+import { crc16, formatCrc, ParseMemory, type ParseResult, parseTelegram } from "../../src/dsmr/index.ts";
 import { expectParseError, fixture, numberOf, objectValue, parseOk } from "../helpers/fixtures.ts";
 
 describe("parseTelegram: golden values per version (hand-written fixtures)", () => {
@@ -254,5 +254,38 @@ describe("parseTelegram: lines repeated from the previous telegram", () => {
       }),
       { numRuns: 300, seed: 8 },
     );
+  });
+});
+
+describe("parseTelegram: memory of the telegram before", () => {
+  // A meter's next telegram repeats most lines verbatim: with the same memory those lines' decoded objects
+  // are reused (the same object), and each stream keeps its own memory, so a second meter read in between
+  // does not evict the first one's lines.
+  const meterA = fixture("dsmr50.txt");
+  const meterB = fixture("emucs.txt");
+  const objectsOf = (r: ParseResult) => (r.ok ? r.telegram.objects : []);
+
+  it("reuses the repeated lines of the same stream", () => {
+    const memory = new ParseMemory();
+    const first = objectsOf(parseTelegram(meterA, memory));
+    const again = objectsOf(parseTelegram(meterA, memory));
+    expect(again).toEqual(first);
+    expect(again.every((o, i) => o === first[i])).toBe(true);
+  });
+
+  it("a second meter parsed with its own memory in between leaves the first one's hints alone", () => {
+    const memoryA = new ParseMemory();
+    const memoryB = new ParseMemory();
+    const first = objectsOf(parseTelegram(meterA, memoryA));
+    parseTelegram(meterB, memoryB);
+    const again = objectsOf(parseTelegram(meterA, memoryA));
+    expect(again.every((o, i) => o === first[i])).toBe(true);
+    // The same interleaving through one memory: the hints are gone, the results are the same.
+    const shared = new ParseMemory();
+    const before = objectsOf(parseTelegram(meterA, shared));
+    parseTelegram(meterB, shared);
+    const after = objectsOf(parseTelegram(meterA, shared));
+    expect(after).toEqual(before);
+    expect(after.some((o, i) => o !== before[i])).toBe(true);
   });
 });
