@@ -10,6 +10,71 @@ import type {
 } from "../../gateway/types.ts";
 
 /**
+ * Routes a gateway's events to the SourceViews of their source: one set of listeners on the gateway
+ * however many sources it has. A listener per view would make every event cost O(sources), and a
+ * gateway of thousands of meters O(sources²) per round of telegrams.
+ */
+class SourceRouter {
+  readonly #view: GatewayView;
+  readonly #bySource = new Map<string, Set<SourceView>>();
+
+  constructor(view: GatewayView) {
+    this.#view = view;
+  }
+
+  add(sourceId: string, target: SourceView): void {
+    if (this.#bySource.size === 0) {
+      this.#view.on("state", this.#onState);
+      this.#view.on("entities", this.#onEntities);
+      this.#view.on("telegram", this.#onTelegram);
+      this.#view.on("link", this.#onLink);
+    }
+    const set = this.#bySource.get(sourceId) ?? new Set<SourceView>();
+    this.#bySource.set(sourceId, set);
+    set.add(target);
+  }
+
+  remove(sourceId: string, target: SourceView): void {
+    const set = this.#bySource.get(sourceId);
+    if (set === undefined || !set.delete(target)) return;
+    if (set.size === 0) this.#bySource.delete(sourceId);
+    if (this.#bySource.size > 0) return;
+    this.#view.off("state", this.#onState);
+    this.#view.off("entities", this.#onEntities);
+    this.#view.off("telegram", this.#onTelegram);
+    this.#view.off("link", this.#onLink);
+    routers.delete(this.#view);
+  }
+
+  #emit(sourceId: string | undefined, emit: (v: SourceView) => void): void {
+    const set = sourceId === undefined ? undefined : this.#bySource.get(sourceId);
+    if (set !== undefined) for (const v of set) emit(v);
+  }
+
+  readonly #onState = (s: EntityState): void =>
+    this.#emit(this.#view.entity(s.entityId)?.sourceId, (v) => v.emit("state", s));
+
+  readonly #onEntities = (list: readonly EntityInfo[]): void => {
+    const bySource = new Map<string, EntityInfo[]>();
+    for (const e of list) {
+      if (!this.#bySource.has(e.sourceId)) continue;
+      const mine = bySource.get(e.sourceId);
+      if (mine === undefined) bySource.set(e.sourceId, [e]);
+      else mine.push(e);
+    }
+    for (const [sourceId, mine] of bySource) this.#emit(sourceId, (v) => v.emit("entities", mine));
+  };
+
+  readonly #onTelegram = (t: TelegramEvent): void => this.#emit(t.sourceId, (v) => v.emit("telegram", t));
+
+  readonly #onLink = (sourceId: string, state: LinkState): void =>
+    this.#emit(sourceId, (v) => v.emit("link", sourceId, state));
+}
+
+/** One router per gateway view, made with its first SourceView and dropped with its last. */
+const routers = new Map<GatewayView, SourceRouter>();
+
+/**
  * The part of a gateway that belongs to one source, as a GatewayView of its own: a gateway with
  * several sources serves each as its own native-API device (own port, name and MAC), so Home Assistant
  * shows one device per meter connection. Counters and client bookkeeping stay the gateway's.
@@ -25,10 +90,9 @@ export class SourceView extends EventEmitter<GatewayEvents> implements GatewayVi
     this.setMaxListeners(0);
     this.#view = view;
     this.#sourceId = sourceId;
-    view.on("state", this.#onState);
-    view.on("entities", this.#onEntities);
-    view.on("telegram", this.#onTelegram);
-    view.on("link", this.#onLink);
+    const router = routers.get(view) ?? new SourceRouter(view);
+    routers.set(view, router);
+    router.add(sourceId, this);
   }
 
   /** The source this view shows. */
@@ -74,26 +138,6 @@ export class SourceView extends EventEmitter<GatewayEvents> implements GatewayVi
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#view.off("state", this.#onState);
-    this.#view.off("entities", this.#onEntities);
-    this.#view.off("telegram", this.#onTelegram);
-    this.#view.off("link", this.#onLink);
+    routers.get(this.#view)?.remove(this.#sourceId, this);
   }
-
-  readonly #onState = (s: EntityState): void => {
-    if (this.#view.entity(s.entityId)?.sourceId === this.#sourceId) this.emit("state", s);
-  };
-
-  readonly #onEntities = (list: readonly EntityInfo[]): void => {
-    const mine = list.filter((e) => e.sourceId === this.#sourceId);
-    if (mine.length > 0) this.emit("entities", mine);
-  };
-
-  readonly #onTelegram = (t: TelegramEvent): void => {
-    if (t.sourceId === this.#sourceId) this.emit("telegram", t);
-  };
-
-  readonly #onLink = (sourceId: string, state: LinkState): void => {
-    if (sourceId === this.#sourceId) this.emit("link", sourceId, state);
-  };
 }

@@ -68,6 +68,27 @@ describe("SourceView: one source of a gateway as its own view", () => {
     expect(view.listenerCount("link")).toBe(0);
   });
 
+  it("many views of one gateway share one listener per event, each getting only its own source's events", () => {
+    const view = twoSources();
+    const home = new SourceView(view, "home");
+    const garage = new SourceView(view, "garage");
+    const others = Array.from({ length: 50 }, (_, i) => new SourceView(view, `meter${i}`));
+    for (const ev of ["state", "entities", "telegram", "link"] as const)
+      expect(view.listenerCount(ev)).toBe(1);
+    const got: string[] = [];
+    home.on("state", (s) => got.push(`home ${s.entityId}`));
+    garage.on("state", (s) => got.push(`garage ${s.entityId}`));
+    view.publishState(numberState(garagePower.id, 3));
+    view.publishState(numberState(homePower.id, 2));
+    expect(got).toEqual([`garage ${garagePower.id}`, `home ${homePower.id}`]);
+    home.close();
+    garage.close();
+    expect(view.listenerCount("state")).toBe(1);
+    for (const o of others) o.close();
+    for (const ev of ["state", "entities", "telegram", "link"] as const)
+      expect(view.listenerCount(ev)).toBe(0);
+  });
+
   it("makes a native-API device of one source: its entities and link only", async () => {
     const view = twoSources();
     const home = new SourceView(view, "home");
