@@ -187,8 +187,10 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
   }
 
   /** @inheritdoc */
-  info(): GatewayInfo {
-    const sources = this.#sources.map((rt) => this.#sourceInfo(rt));
+  info(sourceId?: string): GatewayInfo {
+    const runtimes =
+      sourceId === undefined ? this.#sources : this.#sources.filter((rt) => rt.config.id === sourceId);
+    const sources = runtimes.map((rt) => this.#sourceInfo(rt));
     const total: MutableTotals = {
       telegramsOk: 0,
       telegramsDropped: {},

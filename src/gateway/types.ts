@@ -127,7 +127,11 @@ export interface GatewayEvents {
 
 /** Read side of the gateway, all an adapter may use. */
 export interface GatewayView extends EventEmitter<GatewayEvents> {
-  info(): GatewayInfo;
+  /**
+   * Name, version, sources and counters; with `sourceId`, a view may return only that source (and its
+   * counters as the totals), so a per-source adapter of a gateway with thousands of meters pays for one.
+   */
+  info(sourceId?: string): GatewayInfo;
   entities(): readonly EntityInfo[];
   /** Latest published state per entity (only entities with a state). */
   states(): readonly EntityState[];

@@ -166,3 +166,30 @@ describe("Gateway", () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe("Gateway.info(sourceId)", () => {
+  it("reports only that source, its counters as the totals; without an id, every source summed", async () => {
+    const streams = [new Readable({ read() {} }), new Readable({ read() {} })];
+    const gateway = new Gateway({
+      name: "two",
+      version: "0",
+      sources: [
+        { id: "home", source: new StreamSource(streams[0] as Readable, "home stream") },
+        { id: "garage", source: new StreamSource(streams[1] as Readable, "garage stream") },
+      ],
+    });
+    gateway.start();
+    await new Promise((r) => process.nextTick(r));
+    const [a, b] = dataOf({ version: "5.0", seed: 1, count: 2 }) as [Buffer, Buffer];
+    streams[0]?.push(a);
+    streams[0]?.push(b);
+    streams[1]?.push(a);
+    await vi.waitFor(() => expect(gateway.info().counters.telegramsOk).toBe(3));
+    const home = gateway.info("home");
+    expect(home.sources.map((s) => s.id)).toEqual(["home"]);
+    expect(home.counters.telegramsOk).toBe(2);
+    expect(gateway.info("garage").counters.telegramsOk).toBe(1);
+    expect(gateway.info("nowhere").sources).toEqual([]);
+    await gateway.stop();
+  });
+});

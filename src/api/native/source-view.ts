@@ -101,7 +101,7 @@ export class SourceView extends EventEmitter<GatewayEvents> implements GatewayVi
   }
 
   info(): GatewayInfo {
-    const info = this.#view.info();
+    const info = this.#view.info(this.#sourceId);
     return { ...info, sources: info.sources.filter((s) => s.id === this.#sourceId) };
   }
 
