@@ -25,7 +25,11 @@ interface EsphomeClient {
   on(event: "initialized" | "disconnected", cb: () => void): void;
   on(event: "error", cb: (e: Error) => void): void;
   readonly entities: Record<string, EsphomeEntity>;
-  readonly connection: { readonly connected: boolean; on(event: "error", cb: (e: Error) => void): void };
+  readonly connection: {
+    readonly connected: boolean;
+    on(event: "error", cb: (e: Error) => void): void;
+    setMaxListeners(n: number): void;
+  };
 }
 type ClientCtor = new (options: Record<string, unknown>) => EsphomeClient;
 const require = createRequire(import.meta.url);
@@ -50,6 +54,8 @@ export class ThirdPartyClient {
       reconnect: false,
       ...(encryptionKey === undefined ? {} : { encryptionKey: encryptionKey.toString("base64") }),
     });
+    // The library adds one listener per sensor to its connection; past 10 Node warns of a leak that is not.
+    this.client.connection.setMaxListeners(0);
     this.client.on("deviceInfo", (info) => {
       this.deviceInfo = info;
     });
