@@ -65,6 +65,7 @@ Options:
   --api-port N           ESPHome native API port (default 6053); with several sources, one device
                          per source on N, N+1, …
   --api-encryption-key K native API Noise key, base64 of 32 bytes
+  --no-native-api        no ESPHome native API at all (gRPC only); per source: nativeApi: false
   --grpc-tls-cert FILE   serve gRPC over TLS with this PEM certificate (chain)
   --grpc-tls-key FILE    the certificate's PEM private key
   --grpc-tls-client-ca F require client certificates signed by this PEM CA (mutual TLS)
@@ -184,20 +185,20 @@ interface DevicePlan {
  * One native-API device per gateway source (issue #6): a single source is the gateway's device on
  * apiPort; several sources are several devices on apiPort, apiPort+1, … (0 stays "any free port"),
  * named `<name>-<source id>`, so Home Assistant shows each meter connection as its own device.
+ * Sources with `nativeApi: false` get none (gRPC only), and the rest keep consecutive ports.
  */
 function planDevices(config: GatewayConfig, gateway: GatewayView): DevicePlan[] {
+  const served = config.sources.filter((s) => s.nativeApi);
   if (config.sources.length === 1) {
-    return [
-      {
-        name: hostName(config.name),
-        friendlyName: config.name,
-        mac: stableMac(config),
-        port: config.apiPort,
-        view: gateway,
-      },
-    ];
+    return served.map(() => ({
+      name: hostName(config.name),
+      friendlyName: config.name,
+      mac: stableMac(config),
+      port: config.apiPort,
+      view: gateway,
+    }));
   }
-  return config.sources.map((s, i) => ({
+  return served.map((s, i) => ({
     name: hostName(`${config.name}-${s.id}`),
     friendlyName: `${config.name} ${s.id}`,
     mac: stableMac(config, s.id),
@@ -263,6 +264,7 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
       mdns: { type: "boolean" },
       "no-mdns": { type: "boolean" },
       "mdns-interface": { type: "string" },
+      "no-native-api": { type: "boolean" },
       "status-interval": { type: "string" },
       "log-level": { type: "string" },
       "data-request": { type: "string" },
@@ -309,6 +311,7 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
           values["grpc-token"] ?? (values["grpc-token-file"] ? undefined : process.env[GRPC_TOKEN_ENV]),
         grpcTokenFile: values["grpc-token-file"],
         mdnsInterface: values["mdns-interface"],
+        nativeApi: values["no-native-api"] ? false : undefined,
         dataRequest: values["data-request"],
         fanout: values.fanout,
       },
@@ -452,6 +455,7 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
   );
   for (const f of fanouts)
     out(`raw fan-out ${f.address}   (the meter's bytes as they arrive, for other readers)`);
+  if (natives.length === 0) out("native API  off (nativeApi: false): gRPC only");
   for (const [i, n] of natives.entries()) {
     const d = devices[i] as DevicePlan;
     const which = devices.length > 1 ? ` ${d.name}` : "";

@@ -46,6 +46,8 @@ export interface ConfigOverrides {
   readonly dataRequest?: string | undefined;
   /** PORT or HOST:PORT of the raw fan-out. */
   readonly fanout?: number | string | undefined;
+  /** false: no native-API device for any source (gRPC only). */
+  readonly nativeApi?: boolean | undefined;
   /** gRPC TLS files and token; paths relative to the working directory. */
   readonly grpcTlsCert?: string | undefined;
   readonly grpcTlsKey?: string | undefined;
@@ -277,6 +279,7 @@ function resolveSource(
     decryptionKey,
     authenticationKey,
     fanout: own.fanout ?? null,
+    nativeApi: own.nativeApi ?? top.nativeApi ?? true,
     receivedTimeoutS: own.receivedTimeout ?? top.receivedTimeout ?? DEFAULTS.receivedTimeoutS,
     ...policy,
     meters: resolveMeters(own.meters ?? top.meters ?? [], policy, metersPath, problems),
@@ -434,11 +437,18 @@ const OVERRIDE_SCHEMA = z.strictObject({
   receivedTimeout: SOURCE_KEYS.receivedTimeout,
   dataRequest: SOURCE_KEYS.dataRequest,
   fanout: SOURCE_KEYS.fanout,
+  nativeApi: SOURCE_KEYS.nativeApi,
 });
 const NUMERIC_FLAGS: ReadonlySet<string> = new Set(["grpcPort", "apiPort", "receivedTimeout", "fanout"]);
 const NUMBER_RE = /^-?\d+(\.\d+)?$/;
 // Keys a file may also set inside sources entries: a flag must win over those too.
-const PER_SOURCE_FLAGS = ["decryptionKey", "authenticationKey", "receivedTimeout", "dataRequest"] as const;
+const PER_SOURCE_FLAGS = [
+  "decryptionKey",
+  "authenticationKey",
+  "receivedTimeout",
+  "dataRequest",
+  "nativeApi",
+] as const;
 // Flags naming files (besides `file`), relative to the working directory.
 const PATH_FLAGS = ["grpcTlsCert", "grpcTlsKey", "grpcTlsClientCa", "grpcTokenFile"] as const;
 // Either one replaces both: a token given on the command line wins over the file's token file.

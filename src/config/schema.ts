@@ -46,6 +46,8 @@ export interface SourceBase extends MeterPolicy {
   readonly authenticationKey: Buffer | null;
   /** Re-serve the source's raw bytes on this TCP endpoint (host null = the gateway's bind address). */
   readonly fanout: FanoutConfig | null;
+  /** Serve this source as an ESPHome native-API device (Home Assistant); false = gRPC only. */
+  readonly nativeApi: boolean;
   /** Seconds without a valid telegram before the source's entities become unavailable. */
   readonly receivedTimeoutS: number;
   readonly meters: readonly MeterConfig[];
@@ -595,6 +597,8 @@ export const SOURCE_KEYS = {
   simulate: field(readVersion).optional(),
   /** Re-serve the raw bytes for other readers: PORT or HOST:PORT. */
   fanout: field(readFanout).optional(),
+  /** Serve the source as a native-API device for Home Assistant (default true); top level: every source. */
+  nativeApi: field(readBoolean).optional(),
   /** Smarty / encrypted e-MUCS AES-128 key: 32 hex digits. */
   decryptionKey: field(readAesKey).optional(),
   /** GCM authentication key: 32 hex digits. */

@@ -83,6 +83,7 @@ describe("parseConfig: valid configurations", () => {
           decryptionKey: null,
           authenticationKey: null,
           fanout: null,
+          nativeApi: true,
           receivedTimeoutS: 120,
           refreshRateS: 0,
           aggregate: "last",
@@ -214,6 +215,24 @@ describe("parseConfig: valid configurations", () => {
     expect(garage?.decryptionKey).toEqual(Buffer.from(AUTH_HEX, "hex"));
     expect(sim).toMatchObject({ aggregate: "mean", refreshRateS: 10 });
     expect(sim?.meters[0]).toEqual({ type: "gas", channel: null, refreshRateS: 300, aggregate: "mean" });
+  });
+
+  it("nativeApi: per source, the top level as every source's default, and --no-native-api over both", () => {
+    const raw = {
+      nativeApi: false,
+      sources: [
+        { id: "a", simulate: "5.0" },
+        { id: "b", simulate: "5.0", nativeApi: true },
+      ],
+    };
+    expect(parseConfig(raw, "test").sources.map((s) => s.nativeApi)).toEqual([false, true]);
+    expect(parseConfig({ sources: raw.sources }, "test").sources.map((s) => s.nativeApi)).toEqual([
+      true,
+      true,
+    ]);
+    const file = tempFile("sources:\n  - simulate: '5.0'\n    nativeApi: true\n  - simulate: emucs\n");
+    expect(loadConfig(file, { nativeApi: false }).sources.map((s) => s.nativeApi)).toEqual([false, false]);
+    expect(configError(() => parseConfig({ nativeApi: "no" }, "test")).message).toContain("nativeApi");
   });
 
   it("fills a meter entry from its type-wide entry, then from the source", () => {

@@ -77,4 +77,21 @@ describe("p1-gateway serve with several sources", () => {
     const [code] = await exited;
     expect(code).toBe(0);
   });
+
+  it("a source with nativeApi: false gets no device; --no-native-api turns the API off", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "p1-devices-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const config = join(dir, "p1.yaml");
+    writeFileSync(
+      config,
+      'name: P1\napiPort: 0\nsources:\n  - simulate: "5.0"\n    id: house\n    nativeApi: false\n  - simulate: emucs\n    id: garage\n',
+    );
+    const { ports } = await startServe(["--config", config], 1);
+    const garage = new ThirdPartyClient(ports[0] as number);
+    cleanups.push(() => garage.close());
+    await eventually(() => garage.initialized, "the one device initialized", 15_000);
+    expect(garage.deviceInfo).toMatchObject({ name: "p1-garage" });
+    const off = await startServe(["--config", config, "--no-native-api"], 0);
+    expect(off.ports).toEqual([]);
+  });
 });
