@@ -22,8 +22,8 @@ import {
   VERSION_NAMES,
 } from "../../src/dsmr/index.ts";
 import type { MeterKind } from "../../src/meters/index.ts";
-import { isP1Error, type P1Error } from "../../src/shared/index.ts";
 import { DATA_REQUEST_CHOICES } from "../../src/transport/index.ts";
+import { configError } from "../helpers/config.ts";
 
 const EXAMPLE = join(dirname(fileURLToPath(import.meta.url)), "../../src/config/example.yaml");
 
@@ -43,17 +43,6 @@ function tempFile(text: string, name = `config-${++fileCount}.yaml`): string {
   const path = join(dir, name);
   writeFileSync(path, text);
   return path;
-}
-
-/** Runs `fn`, asserts a CONFIG_INVALID error and returns it. */
-function configError(fn: () => unknown): P1Error {
-  try {
-    fn();
-  } catch (e) {
-    if (isP1Error(e, "CONFIG_INVALID")) return e;
-    throw e;
-  }
-  throw new Error("expected CONFIG_INVALID, but the configuration was accepted");
 }
 
 function only(config: GatewayConfig): SourceConfig {

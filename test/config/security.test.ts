@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type GatewayConfig, loadConfig, redactConfig } from "../../src/config/index.ts";
-import { isP1Error, type P1Error } from "../../src/shared/index.ts";
+import { configError } from "../helpers/config.ts";
 import { hasOpenssl, makeTestPki, type TestPki } from "../helpers/tls.ts";
 
 const KEY_HEX = "0123456789ABCDEFFEDCBA9876543210";
@@ -21,16 +21,6 @@ function tempFile(text: string, mode = 0o600, name = "p1.yaml"): string {
   writeFileSync(path, text);
   chmodSync(path, mode);
   return path;
-}
-
-function configError(fn: () => unknown): P1Error {
-  try {
-    fn();
-  } catch (e) {
-    if (isP1Error(e, "CONFIG_INVALID")) return e;
-    throw e;
-  }
-  throw new Error("expected CONFIG_INVALID, but the configuration was accepted");
 }
 
 function load(path: string | undefined, overrides = {}): { config: GatewayConfig; warnings: string[] } {
