@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import {
   type EncodeObject,
   encodeTelegram,
+  GLO_CIPHERING_TAG,
   OBJECTS,
   type ObjectName,
   VERSIONS,
@@ -69,8 +70,7 @@ export interface SimTelegram {
 const DEFAULT_START = Date.UTC(2024, 0, 15, 11, 0, 0);
 const DEFAULT_STALL_MS = 130_000;
 const UNPLUG_MS = 2_000;
-const ENCRYPTING_BYTE = 0xdb; // general-glo-ciphering tag: never emitted as noise
-const NOISE_EXCLUDED = new Set([0x2f, 0x21, ENCRYPTING_BYTE]); // '/', '!', 0xDB would start or end frames
+const NOISE_EXCLUDED = new Set([0x2f, 0x21, GLO_CIPHERING_TAG]); // '/', '!', 0xDB would start or end frames
 const MAX_COUNTER = 0xffff_ffff;
 
 /** Default sub-meters: a gas meter on channel 1 for versions that have one. */

@@ -22,7 +22,8 @@ const SLASH = 0x2f; // '/': first byte of every plaintext telegram
 const BANG = 0x21; // '!': last byte covered by the CRC
 // DLMS general-glo-ciphering APDU as Smarty and encrypted e-MUCS send it:
 // DB, 08 (system title length), 8-byte system title, 82 (two length bytes follow), length (BE).
-const GLO_CIPHERING_TAG = 0xdb;
+/** First byte of an encrypted frame: the DLMS general-glo-ciphering tag. */
+export const GLO_CIPHERING_TAG = 0xdb;
 const SYSTEM_TITLE_LENGTH = 0x08;
 const LENGTH_TWO_BYTES = 0x82;
 // Header bytes checked before trusting the length field: tag, title length, title, 0x82, length and the

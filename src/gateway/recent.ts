@@ -1,11 +1,10 @@
-import { maskIdentifiers } from "../dsmr/index.ts";
+import { GLO_CIPHERING_TAG, maskIdentifiers } from "../dsmr/index.ts";
 import type { ErrorCode } from "../shared/index.ts";
 import { maskedFrameHeader } from "../smarty/index.ts";
 import type { DiagnosticTelegram } from "./types.ts";
 
 /** Telegrams kept per source for diagnostics by default. */
 export const DEFAULT_RECENT_TELEGRAMS = 10;
-const DLMS_TAG = 0xdb;
 
 /** One telegram or frame as it arrived, kept unmasked until someone asks (masking costs; asking is rare). */
 interface Kept {
@@ -62,7 +61,7 @@ export class RecentTelegrams {
         ? this.#ring
         : [...this.#ring.slice(this.#next), ...this.#ring.slice(0, this.#next)];
     return ordered.map((k) => {
-      const encrypted = k.raw !== null && k.raw[0] === DLMS_TAG;
+      const encrypted = k.raw !== null && k.raw[0] === GLO_CIPHERING_TAG;
       const telegram = encrypted ? k.plaintext : k.raw;
       const masked = telegram === null ? null : maskIdentifiers(printable(telegram));
       return {
