@@ -46,6 +46,18 @@ function handles(): string[] {
     .sort();
 }
 
+/** A started gateway reading `source`, with the source's opens and closes counted and every telegram's bytes kept. */
+function watchedGateway(source: SerialSource) {
+  const gateway = new Gateway({ name: "t", version: "0", sources: [{ id: "meter", source }] });
+  cleanups.push(() => gateway.stop());
+  const seen = { gateway, opens: 0, closes: 0, received: [] as Buffer[] };
+  source.on("open", () => seen.opens++);
+  source.on("close", () => seen.closes++);
+  gateway.on("telegram", (t) => seen.received.push(t.raw));
+  gateway.start();
+  return seen;
+}
+
 describe("unplug and replug under a running gateway (the simulator on a pty, read through serialport)", () => {
   it(`${CYCLES} cycles: every telegram written after a replug arrives, no handle or memory is left behind`, {
     timeout: 120_000,
@@ -54,16 +66,8 @@ describe("unplug and replug under a running gateway (the simulator on a pty, rea
     const sink: PtySink = await startPty(join(tmpdir(), `p1-replug-${process.pid}`));
     cleanups.push(() => sink.close());
     const source = new SerialSource({ path: sink.path, settings: SERIAL_115200_8N1, reconnect: RECONNECT });
-    const gateway = new Gateway({ name: "t", version: "0", sources: [{ id: "meter", source }] });
-    cleanups.push(() => gateway.stop());
-    let opens = 0;
-    let closes = 0;
-    source.on("open", () => opens++);
-    source.on("close", () => closes++);
-    const received: Buffer[] = [];
-    gateway.on("telegram", (t) => received.push(t.raw));
-    gateway.start();
-    await eventually(() => opens === 1, "the first open");
+    const seen = watchedGateway(source);
+    await eventually(() => seen.opens === 1, "the first open");
 
     const sent = [...simulate({ version: "5.0", seed: 3, count: (CYCLES + 1) * PER_CYCLE })].flatMap((e) =>
       e.kind === "data" ? [e.bytes] : [],
@@ -71,7 +75,7 @@ describe("unplug and replug under a running gateway (the simulator on a pty, rea
     let next = 0;
     const writeTelegrams = async () => {
       for (let i = 0; i < PER_CYCLE; i++) await sink.write(sent[next++] as Buffer);
-      await eventually(() => received.length === next, `telegram ${next}`);
+      await eventually(() => seen.received.length === next, `telegram ${next}`);
     };
     await writeTelegrams();
 
@@ -79,10 +83,10 @@ describe("unplug and replug under a running gateway (the simulator on a pty, rea
     for (let cycle = 1; cycle <= CYCLES; cycle++) {
       sink.cable("unplug");
       await sink.write(Buffer.alloc(0)); // waits for the unplug to complete
-      await eventually(() => closes >= cycle, `close ${cycle}`);
+      await eventually(() => seen.closes >= cycle, `close ${cycle}`);
       sink.cable("replug");
       await sink.write(Buffer.alloc(0));
-      await eventually(() => opens === cycle + 1, `open ${cycle + 1}`);
+      await eventually(() => seen.opens === cycle + 1, `open ${cycle + 1}`);
       // The port is reopened: what the meter writes from now on must all arrive.
       await writeTelegrams();
       if (cycle === 10) {
@@ -92,12 +96,12 @@ describe("unplug and replug under a running gateway (the simulator on a pty, rea
       }
     }
 
-    expect(received.length).toBe(next);
+    expect(seen.received.length).toBe(next);
     // The gateway's raw telegram ends at the CRC; the meter's line ends after it with CR LF.
     const frames = sent.map((t) => t.subarray(0, t.lastIndexOf("!") + 5));
     for (let i = 0; i < next; i++)
-      expect(received[i]?.equals(frames[i] as Buffer), `telegram ${i}`).toBe(true);
-    const info = gateway.info().sources[0];
+      expect(seen.received[i]?.equals(frames[i] as Buffer), `telegram ${i}`).toBe(true);
+    const info = seen.gateway.info().sources[0];
     expect(info?.counters.telegramsOk).toBe(next);
     expect(info?.counters.telegramsDropped).toEqual({});
     expect(info?.counters.reconnects).toBe(CYCLES);
@@ -168,15 +172,7 @@ describe("unplug and replug under a running gateway (the simulator on a pty, rea
       createJudge: createTelegramJudge,
       reconnect: RECONNECT,
     });
-    const gateway = new Gateway({ name: "t", version: "0", sources: [{ id: "meter", source }] });
-    cleanups.push(() => gateway.stop());
-    let opens = 0;
-    let closes = 0;
-    source.on("open", () => opens++);
-    source.on("close", () => closes++);
-    const received: Buffer[] = [];
-    gateway.on("telegram", (t) => received.push(t.raw));
-    gateway.start();
+    const seen = watchedGateway(source);
     const cycles = 10;
     const sent = [...simulate({ version: "5.0", seed: 4, count: (cycles + 1) * PER_CYCLE })].flatMap((e) =>
       e.kind === "data" ? [e.bytes] : [],
@@ -186,7 +182,7 @@ describe("unplug and replug under a running gateway (the simulator on a pty, rea
       if (cycle > 0) {
         sink.cable("unplug");
         await sink.write(Buffer.alloc(0));
-        await eventually(() => closes >= cycle, `close ${cycle}`);
+        await eventually(() => seen.closes >= cycle, `close ${cycle}`);
         // The old port released: a non-null setting from here on is the reopened port's.
         await eventually(() => source.currentSettings === null, `port ${cycle} released`);
         sink.cable("replug");
@@ -195,12 +191,12 @@ describe("unplug and replug under a running gateway (the simulator on a pty, rea
       // The port is open again (being judged, not yet reported up): from now on nothing may be lost.
       await eventually(() => source.currentSettings !== null, `port ${cycle} open for detection`);
       for (let i = 0; i < PER_CYCLE; i++) await sink.write(sent[next++] as Buffer);
-      await eventually(() => received.length === next, `telegram ${next}`);
-      expect(opens).toBe(cycle + 1);
+      await eventually(() => seen.received.length === next, `telegram ${next}`);
+      expect(seen.opens).toBe(cycle + 1);
     }
     const frames = sent.map((t) => t.subarray(0, t.lastIndexOf("!") + 5));
     for (let i = 0; i < next; i++)
-      expect(received[i]?.equals(frames[i] as Buffer), `telegram ${i}`).toBe(true);
+      expect(seen.received[i]?.equals(frames[i] as Buffer), `telegram ${i}`).toBe(true);
     expect(source.detectedSettings).toBe(SERIAL_CANDIDATES[0]);
   });
 });
