@@ -85,11 +85,16 @@ function checkOptions(o: NativeApiServerOptions): void {
   }
 }
 
-/** The device's entity table, rebuilt lazily after 'entities' events and new sources. */
+/** One build of the device's entity table, with its lookups. */
+interface Table {
+  readonly list: readonly NativeEntity[];
+  readonly byEntity: ReadonlyMap<string, NativeEntity>;
+  readonly bySource: ReadonlyMap<string, NativeEntity>;
+}
+
+/** The device's entity table, built on first use and dropped after 'entities' events and new sources. */
 class Catalog {
-  #entities: NativeEntity[] | null = null;
-  #byEntity = new Map<string, NativeEntity>();
-  #bySource = new Map<string, NativeEntity>();
+  #table: Table | null = null;
   readonly #view: GatewayView;
 
   constructor(view: GatewayView) {
@@ -97,43 +102,44 @@ class Catalog {
   }
 
   all(): readonly NativeEntity[] {
-    if (this.#entities === null) {
-      const list = buildNativeEntities(this.#view.entities(), this.#view.info().sources);
-      this.#entities = list;
-      this.#byEntity = new Map();
-      this.#bySource = new Map();
-      for (const e of list) {
-        if (e.source.kind === "entity") this.#byEntity.set(e.source.entity.id, e);
-        else this.#bySource.set(e.source.sourceId, e);
-      }
-    }
-    return this.#entities;
+    return this.#built().list;
   }
 
   byEntity(id: string): NativeEntity | undefined {
-    this.all();
-    return this.#byEntity.get(id);
+    return this.#built().byEntity.get(id);
   }
 
   bySource(id: string): NativeEntity | undefined {
-    this.all();
-    return this.#bySource.get(id);
+    return this.#built().bySource.get(id);
   }
 
   /** Drops the table; the next use rebuilds it. */
   invalidate(): void {
-    this.#entities = null;
+    this.#table = null;
   }
 
   /** Rebuilds; true when the set of keys changed. */
   refresh(): boolean {
-    const before = (this.#entities ?? []).map((e) => e.key).join(",");
-    this.#entities = null;
+    const before = (this.#table?.list ?? []).map((e) => e.key).join(",");
+    this.#table = null;
     return (
       this.all()
         .map((e) => e.key)
         .join(",") !== before
     );
+  }
+
+  #built(): Table {
+    if (this.#table !== null) return this.#table;
+    const list = buildNativeEntities(this.#view.entities(), this.#view.info().sources);
+    const byEntity = new Map<string, NativeEntity>();
+    const bySource = new Map<string, NativeEntity>();
+    for (const e of list) {
+      if (e.source.kind === "entity") byEntity.set(e.source.entity.id, e);
+      else bySource.set(e.source.sourceId, e);
+    }
+    this.#table = { list, byEntity, bySource };
+    return this.#table;
   }
 }
 
@@ -150,9 +156,11 @@ export async function startNativeApiServer(
   const mac = formatMac(options.mac);
   const now = options.now ?? Date.now;
   const catalog = new Catalog(view);
-  const links = new Map<string, LinkState>(view.info().sources.map((s) => [s.id, s.link]));
   const connections = new Set<NativeConnection>();
   const psk = options.encryptionKey === undefined ? null : Buffer.from(options.encryptionKey);
+  let stopping: Promise<void> | undefined;
+  // Link states of the view's sources, followed only while a client is connected (see attach()).
+  let links = new Map<string, LinkState>();
 
   const ctx: ConnectionContext = {
     view,
@@ -180,12 +188,15 @@ export async function startNativeApiServer(
     keepaliveMs: options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
     maxQueue: options.maxQueuePerClient ?? DEFAULT_MAX_QUEUE,
     now,
-    onClose: (c) => connections.delete(c),
+    onClose: (c) => {
+      connections.delete(c);
+      if (connections.size === 0) detach();
+    },
   };
 
   const entitiesChanged = (reason: string): void => {
-    // Rebuilding the table costs O(entities): with no client holding a listing (a gateway whose meters
-    // come up one by one), dropping it is enough; the first client to connect builds it once.
+    // Rebuilding the table costs O(entities): with no client holding a listing (a client between hello
+    // and its listing), dropping it is enough; the next listing builds it once.
     if (![...connections].some((c) => c.listedKeys !== null)) {
       catalog.invalidate();
       return;
@@ -196,7 +207,6 @@ export async function startNativeApiServer(
   };
   const onEntities = (): void => entitiesChanged("entities changed");
   const onState = (s: EntityState): void => {
-    if (connections.size === 0) return;
     const e = catalog.byEntity(s.entityId);
     if (e === undefined) return;
     const m = entityStateMessage(e, s);
@@ -204,10 +214,6 @@ export async function startNativeApiServer(
   };
   const onLink = (sourceId: string, state: LinkState): void => {
     links.set(sourceId, state);
-    if (connections.size === 0) {
-      catalog.invalidate(); // a new source adds its link entity; nobody to tell yet
-      return;
-    }
     let e = catalog.bySource(sourceId);
     if (e === undefined) {
       entitiesChanged(`new source ${sourceId}`);
@@ -218,9 +224,39 @@ export async function startNativeApiServer(
     for (const c of connections) c.sendState(m);
   };
 
+  // A device nobody is connected to follows nothing and holds no entity table: a gateway of thousands
+  // of meters has thousands of devices, mostly without a client, and each would otherwise cost an
+  // entity table and three listeners called for every state, link and entity event. The first client
+  // takes the view's state as it is then; the last one to leave lets go of it.
+  let attached = false;
+  const attach = (): void => {
+    if (attached) return;
+    attached = true;
+    links = new Map(view.info().sources.map((s) => [s.id, s.link]));
+    catalog.invalidate();
+    view.on("entities", onEntities);
+    view.on("state", onState);
+    view.on("link", onLink);
+  };
+  function detach(): void {
+    if (!attached) return;
+    attached = false;
+    view.off("entities", onEntities);
+    view.off("state", onState);
+    view.off("link", onLink);
+    catalog.invalidate();
+    links = new Map();
+  }
+
   const onConnection = (socket: Socket): void => {
     const identity = { name: options.name, mac };
     const codec = psk === null ? new PlaintextCodec() : new NoiseCodec(psk, identity);
+    // Accepted just as stop() began: it would follow the view again after stop let go of it.
+    if (stopping !== undefined) {
+      socket.destroy();
+      return;
+    }
+    attach();
     connections.add(new NativeConnection(socket, codec, ctx));
   };
   const server = createServer(onConnection);
@@ -237,17 +273,11 @@ export async function startNativeApiServer(
     });
   });
   server.on("error", (e) => logger.error(`native API listener: ${e.message}`));
-  view.on("entities", onEntities);
-  view.on("state", onState);
-  view.on("link", onLink);
   logger.info(`native API listening on ${options.host}:${port}${psk === null ? "" : " (Noise)"}`);
 
-  let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= new Promise<void>((resolve) => {
-      view.off("entities", onEntities);
-      view.off("state", onState);
-      view.off("link", onLink);
+      detach();
       for (const c of connections) c.requestDisconnect("server stopping");
       const timer = setTimeout(() => {
         for (const c of [...connections]) c.close();

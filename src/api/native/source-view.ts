@@ -9,69 +9,78 @@ import type {
   TelegramEvent,
 } from "../../gateway/types.ts";
 
+/** The events a SourceView passes on. */
+const ROUTED = ["state", "entities", "telegram", "link"] as const;
+type Routed = (typeof ROUTED)[number];
+const isRouted = (event: string | symbol): event is Routed => (ROUTED as readonly unknown[]).includes(event);
+
 /**
- * Routes a gateway's events to the SourceViews of their source: one set of listeners on the gateway
- * however many sources it has. A listener per view would make every event cost O(sources), and a
- * gateway of thousands of meters O(sources²) per round of telegrams.
+ * Routes a gateway's events to the SourceViews of their source: one listener per event on the gateway
+ * however many sources it has, and only while some view has a listener for that event. A listener per
+ * view would make every event cost O(sources), and a gateway of thousands of meters O(sources²) per
+ * round of telegrams; a device without clients (most of them) listens to nothing and costs nothing.
  */
 class SourceRouter {
   readonly #view: GatewayView;
-  readonly #bySource = new Map<string, Set<SourceView>>();
+  /** Per event: source id → the views listening for it. */
+  readonly #routes = new Map<Routed, Map<string, Set<SourceView>>>();
 
   constructor(view: GatewayView) {
     this.#view = view;
   }
 
-  add(sourceId: string, target: SourceView): void {
-    if (this.#bySource.size === 0) {
-      this.#view.on("state", this.#onState);
-      this.#view.on("entities", this.#onEntities);
-      this.#view.on("telegram", this.#onTelegram);
-      this.#view.on("link", this.#onLink);
+  /** `target` has its first listener for `event`. */
+  add(event: Routed, sourceId: string, target: SourceView): void {
+    let bySource = this.#routes.get(event);
+    if (bySource === undefined) {
+      bySource = new Map();
+      this.#routes.set(event, bySource);
+      this.#view.on(event, this.#handlers[event]);
     }
-    const set = this.#bySource.get(sourceId) ?? new Set<SourceView>();
-    this.#bySource.set(sourceId, set);
+    const set = bySource.get(sourceId) ?? new Set<SourceView>();
+    bySource.set(sourceId, set);
     set.add(target);
   }
 
-  remove(sourceId: string, target: SourceView): void {
-    const set = this.#bySource.get(sourceId);
-    if (set === undefined || !set.delete(target)) return;
-    if (set.size === 0) this.#bySource.delete(sourceId);
-    if (this.#bySource.size > 0) return;
-    this.#view.off("state", this.#onState);
-    this.#view.off("entities", this.#onEntities);
-    this.#view.off("telegram", this.#onTelegram);
-    this.#view.off("link", this.#onLink);
-    routers.delete(this.#view);
+  /** `target` has no listener for `event` any more. */
+  remove(event: Routed, sourceId: string, target: SourceView): void {
+    const bySource = this.#routes.get(event);
+    const set = bySource?.get(sourceId);
+    if (bySource === undefined || set === undefined || !set.delete(target)) return;
+    if (set.size === 0) bySource.delete(sourceId);
+    if (bySource.size > 0) return;
+    this.#routes.delete(event);
+    this.#view.off(event, this.#handlers[event]);
+    if (this.#routes.size === 0) routers.delete(this.#view);
   }
 
-  #emit(sourceId: string | undefined, emit: (v: SourceView) => void): void {
-    const set = sourceId === undefined ? undefined : this.#bySource.get(sourceId);
+  #emit(event: Routed, sourceId: string | undefined, emit: (v: SourceView) => void): void {
+    const set = sourceId === undefined ? undefined : this.#routes.get(event)?.get(sourceId);
     if (set !== undefined) for (const v of set) emit(v);
   }
 
-  readonly #onState = (s: EntityState): void =>
-    this.#emit(this.#view.entity(s.entityId)?.sourceId, (v) => v.emit("state", s));
-
-  readonly #onEntities = (list: readonly EntityInfo[]): void => {
-    const bySource = new Map<string, EntityInfo[]>();
-    for (const e of list) {
-      if (!this.#bySource.has(e.sourceId)) continue;
-      const mine = bySource.get(e.sourceId);
-      if (mine === undefined) bySource.set(e.sourceId, [e]);
-      else mine.push(e);
-    }
-    for (const [sourceId, mine] of bySource) this.#emit(sourceId, (v) => v.emit("entities", mine));
+  readonly #handlers = {
+    state: (s: EntityState): void =>
+      this.#emit("state", this.#view.entity(s.entityId)?.sourceId, (v) => v.emit("state", s)),
+    entities: (list: readonly EntityInfo[]): void => {
+      const listening = this.#routes.get("entities");
+      const bySource = new Map<string, EntityInfo[]>();
+      for (const e of list) {
+        if (!listening?.has(e.sourceId)) continue;
+        const mine = bySource.get(e.sourceId);
+        if (mine === undefined) bySource.set(e.sourceId, [e]);
+        else mine.push(e);
+      }
+      for (const [sourceId, mine] of bySource)
+        this.#emit("entities", sourceId, (v) => v.emit("entities", mine));
+    },
+    telegram: (t: TelegramEvent): void => this.#emit("telegram", t.sourceId, (v) => v.emit("telegram", t)),
+    link: (sourceId: string, state: LinkState): void =>
+      this.#emit("link", sourceId, (v) => v.emit("link", sourceId, state)),
   };
-
-  readonly #onTelegram = (t: TelegramEvent): void => this.#emit(t.sourceId, (v) => v.emit("telegram", t));
-
-  readonly #onLink = (sourceId: string, state: LinkState): void =>
-    this.#emit(sourceId, (v) => v.emit("link", sourceId, state));
 }
 
-/** One router per gateway view, made with its first SourceView and dropped with its last. */
+/** One router per gateway view, made when a SourceView of it is first listened to, dropped with the last. */
 const routers = new Map<GatewayView, SourceRouter>();
 
 /**
@@ -90,9 +99,19 @@ export class SourceView extends EventEmitter<GatewayEvents> implements GatewayVi
     this.setMaxListeners(0);
     this.#view = view;
     this.#sourceId = sourceId;
-    const router = routers.get(view) ?? new SourceRouter(view);
-    routers.set(view, router);
-    router.add(sourceId, this);
+    // 'newListener' comes before the listener is added, 'removeListener' after it is gone; both are
+    // EventEmitter's own events, outside the typed GatewayEvents map.
+    const self = this as unknown as EventEmitter;
+    self.on("newListener", (event: string | symbol) => {
+      if (this.#closed || !isRouted(event) || this.listenerCount(event) > 0) return;
+      const router = routers.get(view) ?? new SourceRouter(view);
+      routers.set(view, router);
+      router.add(event, sourceId, this);
+    });
+    self.on("removeListener", (event: string | symbol) => {
+      if (isRouted(event) && this.listenerCount(event) === 0)
+        routers.get(view)?.remove(event, sourceId, this);
+    });
   }
 
   /** The source this view shows. */
@@ -138,6 +157,6 @@ export class SourceView extends EventEmitter<GatewayEvents> implements GatewayVi
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    routers.get(this.#view)?.remove(this.#sourceId, this);
+    for (const event of ROUTED) routers.get(this.#view)?.remove(event, this.#sourceId, this);
   }
 }

@@ -219,11 +219,33 @@ describe("native API server with @2colors/esphome-native-api", () => {
     await eventually(() => !c.client.connection.connected, "client disconnected");
   });
 
-  it("removes its view listeners on stop", async () => {
+  it("follows the view only while a client is connected, and not after stop", async () => {
     const view = homeView();
     const before = view.listenerCount("state");
     const server = await serve(view);
+    // A device without clients (most of a gateway's thousands) listens to nothing.
+    expect(view.listenerCount("state")).toBe(before);
+    expect(view.listenerCount("link")).toBe(0);
+    expect(view.listenerCount("entities")).toBe(0);
+    const a = thirdParty(server);
+    await eventually(() => a.initialized, "client initialized");
     expect(view.listenerCount("state")).toBe(before + 1);
+    expect(view.listenerCount("link")).toBe(1);
+    a.close();
+    await eventually(() => server.connections() === 0, "client gone");
+    expect(view.listenerCount("state")).toBe(before);
+    expect(view.listenerCount("link")).toBe(0);
+    // The next client sees what happened while nobody was connected.
+    const later = makeEntity(home, "emeter_delivery_tariff2", { name: "Energy delivered tariff 2" });
+    view.addEntities([later]);
+    view.publishState(numberState(later.id, 12.5));
+    view.sources = view.sources.map((s) => ({ ...s, link: "stale" }));
+    view.emit("link", "home", "stale");
+    const b = thirdParty(server);
+    await eventually(() => b.initialized, "second client initialized");
+    await eventually(() => b.lastState(later.id)?.state === 12.5, "state published while nobody listened");
+    await eventually(() => b.lastState("home_link_ok") !== undefined, "link state");
+    expect(b.lastState("home_link_ok")).toMatchObject({ state: false, missingState: false });
     await server.stop();
     expect(view.listenerCount("state")).toBe(before);
     expect(view.listenerCount("link")).toBe(0);

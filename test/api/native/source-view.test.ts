@@ -73,20 +73,50 @@ describe("SourceView: one source of a gateway as its own view", () => {
     const home = new SourceView(view, "home");
     const garage = new SourceView(view, "garage");
     const others = Array.from({ length: 50 }, (_, i) => new SourceView(view, `meter${i}`));
+    // Views nobody listens to (devices without clients) follow nothing.
     for (const ev of ["state", "entities", "telegram", "link"] as const)
-      expect(view.listenerCount(ev)).toBe(1);
+      expect(view.listenerCount(ev)).toBe(0);
+    for (const o of others) o.on("link", () => {});
+    expect(view.listenerCount("link")).toBe(1);
+    expect(view.listenerCount("state")).toBe(0);
     const got: string[] = [];
     home.on("state", (s) => got.push(`home ${s.entityId}`));
     garage.on("state", (s) => got.push(`garage ${s.entityId}`));
+    home.once("state", (s) => got.push(`home once ${s.entityId}`));
+    expect(view.listenerCount("state")).toBe(1);
     view.publishState(numberState(garagePower.id, 3));
     view.publishState(numberState(homePower.id, 2));
-    expect(got).toEqual([`garage ${garagePower.id}`, `home ${homePower.id}`]);
+    view.publishState(numberState(homePower.id, 2.5));
+    expect(got).toEqual([
+      `garage ${garagePower.id}`,
+      `home ${homePower.id}`,
+      `home once ${homePower.id}`,
+      `home ${homePower.id}`,
+    ]);
     home.close();
-    garage.close();
-    expect(view.listenerCount("state")).toBe(1);
+    garage.removeAllListeners("state");
+    expect(view.listenerCount("state")).toBe(0);
+    view.publishState(numberState(garagePower.id, 4));
+    expect(got).toHaveLength(4);
     for (const o of others) o.close();
     for (const ev of ["state", "entities", "telegram", "link"] as const)
       expect(view.listenerCount(ev)).toBe(0);
+  });
+
+  it("a view listened to again after its listeners left follows its source again", () => {
+    const view = twoSources();
+    const home = new SourceView(view, "home");
+    const got: number[] = [];
+    const listener = (s: EntityState) => got.push(s.value as number);
+    home.on("state", listener);
+    home.off("state", listener);
+    expect(view.listenerCount("state")).toBe(0);
+    home.on("state", listener);
+    view.publishState(numberState(homePower.id, 7));
+    expect(got).toEqual([7]);
+    home.close();
+    home.on("state", listener);
+    expect(view.listenerCount("state")).toBe(0);
   });
 
   it("makes a native-API device of one source: its entities and link only", async () => {
