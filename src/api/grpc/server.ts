@@ -4,7 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
-import type { EntityState, GatewayView, TelegramEvent } from "../../gateway/types.ts";
+import type { EntityInfo, EntityState, GatewayView, TelegramEvent } from "../../gateway/types.ts";
 import { type Logger, P1Error, silentLogger } from "../../shared/index.ts";
 import { type GrpcDiagnostics, type PbDiagnostics, toDiagnostics } from "./diagnostics.ts";
 import {
@@ -260,6 +260,7 @@ interface ServerContext {
   /** One encoding per telegram and per state, however many streams send it. */
   readonly telegrams: WeakMap<TelegramEvent, Buffer>;
   readonly states: WeakMap<EntityState, Buffer>;
+  readonly stateFanout: StateFanout;
   readonly encodeTelegram: (t: PbTelegram) => Buffer;
   readonly encodeState: (s: PbEntityState) => Buffer;
   readonly reportInternal: (error: unknown) => void;
@@ -477,13 +478,107 @@ interface StateFilter {
   readonly sourceIds: ReadonlySet<string> | null;
 }
 
-function matches(filter: StateFilter, entityId: string, view: GatewayView): boolean {
+/** Whether the filter needs the entity's meter and source (a lookup in the view). */
+const needsInfo = (filter: StateFilter): boolean => filter.meterIds !== null || filter.sourceIds !== null;
+
+function matches(filter: StateFilter, entityId: string, info: EntityInfo | undefined): boolean {
   if (filter.entityIds !== null && !filter.entityIds.has(entityId)) return false;
-  if (filter.meterIds === null && filter.sourceIds === null) return true;
-  const info = view.entity(entityId);
+  if (!needsInfo(filter)) return true;
   if (info === undefined) return false;
   if (filter.meterIds !== null && !filter.meterIds.has(info.meter.id)) return false;
   return filter.sourceIds === null || filter.sourceIds.has(info.sourceId);
+}
+
+/** One StreamStates call as the fan-out sees it. */
+interface StateSubscriber {
+  readonly filter: StateFilter;
+  readonly session: StreamSession<EntityState>;
+}
+
+/**
+ * Every StreamStates call of a server, fed by one 'state' listener (held only while a call is open):
+ * each state's entity is looked up once, not once per call, and only the calls whose filter can match
+ * are visited, found by the filter's most selective field. With a listener per call, a gateway of
+ * thousands of meters watched by a few filtered clients did a lookup per state per client.
+ */
+class StateFanout {
+  readonly #view: GatewayView;
+  readonly #all = new Set<StateSubscriber>();
+  /** Calls without a filter: every state goes to them. */
+  readonly #unfiltered = new Set<StateSubscriber>();
+  readonly #byEntity = new Map<string, Set<StateSubscriber>>();
+  readonly #bySource = new Map<string, Set<StateSubscriber>>();
+  readonly #byMeter = new Map<string, Set<StateSubscriber>>();
+
+  constructor(view: GatewayView) {
+    this.#view = view;
+  }
+
+  add(sub: StateSubscriber): void {
+    if (this.#all.size === 0) this.#view.on("state", this.#onState);
+    this.#all.add(sub);
+    for (const [index, key] of this.#keys(sub)) {
+      if (index === null) continue;
+      const set = index.get(key) ?? new Set<StateSubscriber>();
+      index.set(key, set);
+      set.add(sub);
+    }
+    if (sub.filter.entityIds === null && sub.filter.sourceIds === null && sub.filter.meterIds === null)
+      this.#unfiltered.add(sub);
+  }
+
+  remove(sub: StateSubscriber): void {
+    if (!this.#all.delete(sub)) return;
+    this.#unfiltered.delete(sub);
+    for (const [index, key] of this.#keys(sub)) {
+      const set = index?.get(key);
+      set?.delete(sub);
+      if (set?.size === 0) index?.delete(key);
+    }
+    if (this.#all.size === 0) this.#view.off("state", this.#onState);
+  }
+
+  /** Where a call is indexed: under each id of its most selective filter field. */
+  *#keys(sub: StateSubscriber): Iterable<[Map<string, Set<StateSubscriber>> | null, string]> {
+    const { entityIds, sourceIds, meterIds } = sub.filter;
+    const [index, ids] =
+      entityIds !== null
+        ? [this.#byEntity, entityIds]
+        : sourceIds !== null
+          ? [this.#bySource, sourceIds]
+          : meterIds !== null
+            ? [this.#byMeter, meterIds]
+            : [null, new Set<string>()];
+    for (const id of ids) yield [index, id];
+  }
+
+  readonly #onState = (s: EntityState): void => {
+    const byEntity = this.#byEntity.get(s.entityId);
+    let info: EntityInfo | undefined;
+    if (this.#bySource.size > 0 || this.#byMeter.size > 0 || byEntity !== undefined) {
+      try {
+        info = this.#view.entity(s.entityId);
+      } catch (e) {
+        // A failing view (a bug) ends the calls that needed the lookup; the emitter never sees it.
+        for (const sub of [...this.#all]) if (needsInfo(sub.filter)) sub.session.fail(e);
+        for (const sub of this.#unfiltered) this.#deliver(sub, s, undefined);
+        for (const sub of byEntity ?? []) if (!needsInfo(sub.filter)) this.#deliver(sub, s, undefined);
+        return;
+      }
+    }
+    for (const sub of this.#unfiltered) this.#deliver(sub, s, info);
+    if (byEntity !== undefined) for (const sub of byEntity) this.#deliver(sub, s, info);
+    if (info === undefined) return;
+    const bySource = this.#bySource.get(info.sourceId);
+    if (bySource !== undefined) for (const sub of bySource) this.#deliver(sub, s, info);
+    const byMeter = this.#byMeter.get(info.meter.id);
+    if (byMeter !== undefined) for (const sub of byMeter) this.#deliver(sub, s, info);
+  };
+
+  #deliver(sub: StateSubscriber, s: EntityState, info: EntityInfo | undefined): void {
+    // The gateway announces entities before their first state, so a new meter's states match at once.
+    if (matches(sub.filter, s.entityId, info)) sub.session.push(s);
+  }
 }
 
 function streamStates(ctx: ServerContext, call: grpc.ServerWritableStream<unknown, PbEntityState>): void {
@@ -509,23 +604,16 @@ function streamStates(ctx: ServerContext, call: grpc.ServerWritableStream<unknow
     return message;
   };
   const session = new StreamSession<EntityState>(call, ctx, toMessage, (s) => s.entityId);
-  const send = (s: EntityState): void => session.push(s);
-  const onState = (s: EntityState): void => {
-    try {
-      // The gateway announces entities before their first state, so a new meter's states match at once.
-      if (matches(filter, s.entityId, view)) send(s);
-    } catch (e) {
-      session.fail(e);
-    }
-  };
+  const subscriber: StateSubscriber = { filter, session };
   session.start(() => {
     // Snapshot and subscription in one synchronous step: no state can slip in between.
+    const lookup = needsInfo(filter);
     for (const s of view.states()) {
       if (session.closed) break;
-      if (matches(filter, s.entityId, view)) send(s);
+      if (matches(filter, s.entityId, lookup ? view.entity(s.entityId) : undefined)) session.push(s);
     }
-    view.on("state", onState);
-    return () => view.off("state", onState);
+    ctx.stateFanout.add(subscriber);
+    return () => ctx.stateFanout.remove(subscriber);
   });
 }
 
@@ -651,6 +739,7 @@ export async function startGrpcServer(view: GatewayView, options: GrpcServerOpti
     streams: new Set(),
     telegrams: new WeakMap(),
     states: new WeakMap(),
+    stateFanout: new StateFanout(view),
     encodeState: (m) => stateMethod.responseSerialize(m),
     encodeTelegram: (m) => telegramMethod.responseSerialize(m),
     reportInternal: (e) =>

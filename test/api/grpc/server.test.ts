@@ -275,6 +275,60 @@ describe("gRPC API: StreamStates", () => {
     expect(got.items).toHaveLength(expected.length * 2 + 1);
   });
 
+  it("many streams with mixed filters each get exactly what their filter matches, in order", async () => {
+    // The fan-out routes each state by index to the calls that can match; compare with the plain rule.
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const pick = <T>(from: readonly T[]): T[] => from.filter(() => random() < 0.4);
+    const entityIds = [...ALL.map((e) => e.id), "unknown_entity"];
+    const meterIds = [home.id, gas.id, garage.id, "unknown_meter"];
+    const sourceIds = ["home", "garage", "elsewhere"];
+    const requests = Array.from({ length: 40 }, (_, i) => {
+      const request: { entity_ids?: string[]; meter_ids?: string[]; source_ids?: string[] } = {};
+      if (i % 2 === 1) request.entity_ids = pick(entityIds);
+      if (i % 3 === 1) request.meter_ids = pick(meterIds);
+      if (i % 5 >= 3) request.source_ids = pick(sourceIds);
+      return request;
+    });
+    const wanted = (r: (typeof requests)[number], entityId: string): boolean => {
+      const e = ALL.find((x) => x.id === entityId);
+      const ok = (list: string[] | undefined, id: string | undefined) =>
+        list === undefined || list.length === 0 || (id !== undefined && list.includes(id));
+      return ok(r.entity_ids, entityId) && ok(r.meter_ids, e?.meter.id) && ok(r.source_ids, e?.sourceId);
+    };
+    const c = client(server);
+    const calls = requests.map((r) => {
+      const call = c.streamStates(r);
+      closers.push(() => call.cancel());
+      return { r, got: new Collector(call), snapshot: ALL.filter((e) => wanted(r, e.id)).length };
+    });
+    await Promise.all(calls.map(({ got, snapshot }) => got.count(snapshot)));
+    const published = Array.from({ length: 60 }, () => ALL[Math.floor(random() * ALL.length)]?.id ?? "");
+    published.forEach((id, i) => {
+      view.publishState(numberState(id, 1_000 + i));
+    });
+    const marker = 2_000;
+    for (const { got, r, snapshot } of calls) {
+      const expected = published.filter((id) => wanted(r, id));
+      await got.count(snapshot + expected.length);
+      expect(ids(got.items.slice(snapshot))).toEqual(expected);
+      expect(got.items.slice(snapshot).map((s) => s.number)).toEqual(
+        published.flatMap((id, i) => (wanted(r, id) ? [1_000 + i] : [])),
+      );
+    }
+    // Nothing beyond: a last state every call wants arrives right after what was expected.
+    for (const e of ALL) view.publishState(numberState(e.id, marker));
+    for (const { got, r, snapshot } of calls) {
+      const total = snapshot + published.filter((id) => wanted(r, id)).length;
+      const last = ALL.filter((e) => wanted(r, e.id)).length;
+      await got.count(total + last);
+      expect(got.items.slice(total).map((s) => s.number)).toEqual(Array(last).fill(marker));
+    }
+  });
+
   it.each([
     [{ entity_ids: ["Electricity_0"] }, "entity_ids", "Electricity_0"],
     [{ meter_ids: ["gas-1"] }, "meter_ids", "gas-1"],
@@ -494,7 +548,8 @@ describe("gRPC API: stream lifecycle", () => {
     for (const call of calls) call.on("error", () => {}); // cancellation surfaces as CANCELLED
     await Promise.all(calls.map((call) => subscribed(call)));
     expect(view.clients).toBe(200);
-    expect(view.listenerCount("state")).toBe(baseline.state + 150);
+    // One 'state' listener serves every StreamStates call (each state's entity is looked up once).
+    expect(view.listenerCount("state")).toBe(baseline.state + 1);
     expect(view.listenerCount("entities")).toBe(baseline.entities); // lookups go through view.entity()
     expect(view.listenerCount("telegram")).toBe(baseline.telegram + 50);
 
