@@ -98,6 +98,8 @@ class SourceRuntime {
   lastTelegramAtMs: number | null = null;
   opened = 0;
   timeoutTimer: Timer | null = null;
+  /** Since when the receivedTimeout runs: the start, then each valid telegram. */
+  awaitedSinceMs = 0;
   flushTimer: Timer | null = null;
   lastDataAtMs = 0;
   /** Removes the gateway's listeners from the source. */
@@ -378,15 +380,30 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
     rt.log.debug(`telegram dropped: ${message}`);
   }
 
+  /**
+   * Restarts the receivedTimeout. One timer per quiet period, not per telegram: a telegram only moves
+   * the deadline, and the timer, when it fires early, waits for the rest (5,000 meters at 1 Hz would
+   * otherwise clear and set 5,000 timers a second).
+   */
   #armTimeout(rt: SourceRuntime): void {
-    if (rt.timeoutTimer) this.#clock.clearTimeout(rt.timeoutTimer);
-    const seconds = rt.config.receivedTimeoutS ?? DEFAULT_RECEIVED_TIMEOUT_S;
+    rt.awaitedSinceMs = this.#clock.now();
+    if (!rt.timeoutTimer)
+      this.#waitForTimeout(rt, (rt.config.receivedTimeoutS ?? DEFAULT_RECEIVED_TIMEOUT_S) * 1000);
+  }
+
+  #waitForTimeout(rt: SourceRuntime, ms: number): void {
     rt.timeoutTimer = this.#clock.setTimeout(() => {
       rt.timeoutTimer = null;
+      const seconds = rt.config.receivedTimeoutS ?? DEFAULT_RECEIVED_TIMEOUT_S;
+      const left = rt.awaitedSinceMs + seconds * 1000 - this.#clock.now();
+      if (left > 0) {
+        this.#waitForTimeout(rt, left);
+        return;
+      }
       if (rt.link !== "disconnected") this.#setLink(rt, "stale");
       rt.log.warn(`no valid telegram for ${seconds} s: values marked unavailable`);
       for (const s of this.#store.markUnavailable(rt.config.id, this.#clock.now())) this.emit("state", s);
-    }, seconds * 1000);
+    }, ms);
   }
 
   #setLink(rt: SourceRuntime, link: LinkState): void {

@@ -89,6 +89,30 @@ describe("Gateway", () => {
     await h.gateway.stop();
   });
 
+  it("receivedTimeout counts from the last valid telegram, however many came before", async () => {
+    const h = await harness({ receivedTimeoutS: 120 });
+    const telegrams = dataOf({ version: "5.0", seed: 2, count: 4 });
+    h.push(telegrams[0] as Buffer);
+    vi.advanceTimersByTime(60_000);
+    h.push(telegrams[1] as Buffer);
+    vi.advanceTimersByTime(40_000);
+    h.push(telegrams[2] as Buffer); // at 100 s: stale at 220 s, not at 120 s or 180 s
+    vi.advanceTimersByTime(119_999);
+    expect(h.links.at(-1)).toBe("ok");
+    expect(h.gateway.states().every((s) => s.available)).toBe(true);
+    vi.advanceTimersByTime(1);
+    expect(h.links.at(-1)).toBe("stale");
+    expect(h.gateway.states().every((s) => !s.available)).toBe(true);
+    h.push(telegrams[3] as Buffer);
+    expect(h.links.at(-1)).toBe("ok");
+    vi.advanceTimersByTime(119_999);
+    expect(h.links.at(-1)).toBe("ok");
+    vi.advanceTimersByTime(1);
+    expect(h.links.at(-1)).toBe("stale");
+    expect(h.logs.filter((l) => l.includes("no valid telegram")).length).toBe(2);
+    await h.gateway.stop();
+  });
+
   it("accounts for every telegram: valid ones plus drops by error code match what the simulator injected", async () => {
     const h = await harness();
     const options: SimulatorOptions = {
