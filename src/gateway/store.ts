@@ -43,7 +43,7 @@ const MAX_METERS_PER_SOURCE = 16;
 /** What one telegram changed. */
 export interface Ingested {
   readonly newEntities: readonly EntityInfo[];
-  /** States to publish, in telegram order. */
+  /** States to publish, in telegram order: values that changed (or became available) only. */
   readonly states: readonly EntityState[];
   /** Registers that went backwards in this telegram (held, not published). */
   readonly anomalies: readonly string[];
@@ -80,7 +80,7 @@ const isRegister = (info: EntityInfo) => info.kind === "number" && info.stateCla
 const canAggregate = (info: EntityInfo) => info.kind === "number" && info.stateClass === "measurement";
 
 /**
- * The live model: meters per source, one entity per value, the last published state of each. Applies the
+ * The live model: meters per source, one entity per value, the latest state of each. Applies the
  * refresh policy and keeps registers from going backwards. Synchronous and timer-free: the gateway owns
  * time and events.
  */
@@ -93,7 +93,7 @@ export class EntityStore {
     return [...this.#byId.values()].map((r) => r.info);
   }
 
-  /** The last published state of every entity that has one. */
+  /** The latest state of every entity that has one (repeated values included, with their latest time). */
   states(): EntityState[] {
     const out: EntityState[] = [];
     for (const r of this.#byId.values()) if (r.state) out.push(r.state);
@@ -105,7 +105,7 @@ export class EntityStore {
     return this.#byId.get(id)?.info;
   }
 
-  /** The last published state of one entity. */
+  /** The latest state of one entity. */
   state(id: string): EntityState | undefined {
     return this.#byId.get(id)?.state ?? undefined;
   }
@@ -274,6 +274,7 @@ export class EntityStore {
     if (!due) return null;
     e.window = null;
     e.lastPublishedMs = nowMs;
+    const previous = e.state;
     e.state = {
       entityId: e.info.id,
       value,
@@ -282,6 +283,10 @@ export class EntityStore {
       receivedAtMs: nowMs,
       available: true,
     };
+    // Only a change is published: a meter repeats most values verbatim (ids, tariff, slow registers), and
+    // sending them again on every telegram would cost every client and API the full telegram each second.
+    // The repeated value's state is still refreshed (timestamp, receivedAtMs) for states() and new clients.
+    if (previous?.available && previous.value === value && previous.text === text) return null;
     return e.state;
   }
 

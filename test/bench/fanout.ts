@@ -28,8 +28,9 @@ const STEPS: readonly Step[] = process.env.P1_BENCH_FANOUT
     })
   : ALL_STEPS;
 
-// Electricity drawn now (1-0:1.7.0): an entity every DSMR 5.0 telegram updates.
-const WATCHED = "_emeter_actual_delivery";
+// The telegram's timestamp (0-0:1.0.0): the one value that changes with every telegram, so the one entity
+// the gateway publishes for each (it publishes values that changed; even the power can repeat).
+const WATCHED = "_p1_timestamp";
 
 // How long after the last update a client may still receive it before it counts as lost.
 const LATE_MS = 30_000;
@@ -45,7 +46,7 @@ export async function benchFanout(): Promise<Figure[]> {
     fleet.send(0); // the gateway knows its entities and states before clients arrive
     await pause(200);
     for (const step of STEPS) {
-      // Per client: how often the power entity (in every telegram) arrived since the step's updates began,
+      // Per client: how often the timestamp entity (new in every telegram) arrived since the step's updates began,
       // and how long after its telegram was sent each arrival came.
       const counts: number[] = [];
       const sentAt: number[] = [];

@@ -91,10 +91,39 @@ describe("EntityStore", () => {
     });
     expect(state(`${E_METER}_emeter_power_failure_log`)?.value).toBe("2023-03-01T08:00:00+01:00 (1800 s)");
     expect(state(`${E_METER}_p1_text_string`)?.value).toBe("Test bericht");
-    // A second telegram re-publishes nothing new as entities, every value as state.
+  });
+
+  it("publishes only values that changed; a repeated value's latest state is still kept", () => {
+    const store = new EntityStore();
+    const first = store.ingest("home", variant(), 5_000, policy(EVERY_TELEGRAM));
+    expect(first.states.length).toBe(first.newEntities.length);
+    // The same telegram again: nothing new, nothing changed, nothing published.
     const again = store.ingest("home", variant(), 6_000, policy(EVERY_TELEGRAM));
     expect(again.newEntities).toEqual([]);
-    expect(again.states.length).toBe(r.states.length);
+    expect(again.states).toEqual([]);
+    // states() and state() answer with the latest telegram's time even so (what a new client is sent first).
+    const id = `${E_METER}_emeter_delivery_tariff1`;
+    expect(store.state(id)).toMatchObject({ value: 4321.987, receivedAtMs: 6_000 });
+    expect(store.states().find((s) => s.entityId === id)?.receivedAtMs).toBe(6_000);
+    // One changed line: only its value is published.
+    const changed = store.ingest(
+      "home",
+      variant({ ...tariff1("004322.000"), ...power("00.500") }),
+      7_000,
+      policy(EVERY_TELEGRAM),
+    );
+    expect(changed.states.map((s) => s.entityId).sort()).toEqual(
+      [`${E_METER}_emeter_actual_delivery`, id].sort(),
+    );
+    expect(changed.states.find((s) => s.entityId === id)).toMatchObject({ value: 4322, text: "004322.000" });
+    // The same number written with other digits is a change of its text, and published.
+    const respelled = store.ingest(
+      "home",
+      variant({ ...tariff1("04322.0000"), ...power("00.500") }),
+      8_000,
+      policy(EVERY_TELEGRAM),
+    );
+    expect(respelled.states.map((s) => s.entityId)).toEqual([id]);
   });
 
   it("holds a register that goes backwards and accepts a drop confirmed three times as a reset", () => {

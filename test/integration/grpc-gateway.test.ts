@@ -36,15 +36,15 @@ describe("gateway fed by the simulator, served over gRPC to a real grpc-js clien
   it("lists entities with metadata, streams a snapshot then live states equal to the simulator's values", async () => {
     const options: SimulatorOptions = { version: "5.0", seed: 11, count: 40, intervalMs: 25 };
     const { client } = await serve([{ id: "home", source: new SimulatorSource(options) }]);
-    // The model's register per meter time, from an independent simulator with the same seed.
+    // The model's power per meter time, from an independent simulator with the same seed.
     const model = new Map<string, number>();
     const reference = new Simulator(options);
     while (!reference.done) {
       const { telegram } = reference.next();
       const ts = telegram.objects.find((o) => o.name === "p1_timestamp")?.value;
-      const t1 = telegram.objects.find((o) => o.name === "emeter_delivery_tariff1")?.value;
-      if (ts?.kind === "timestamp" && t1?.kind === "decimal")
-        model.set(new Date(ts.at).toISOString(), t1.value);
+      const p = telegram.objects.find((o) => o.name === "emeter_actual_delivery")?.value;
+      if (ts?.kind === "timestamp" && p?.kind === "decimal")
+        model.set(new Date(ts.at).toISOString(), p.value);
     }
     // Wait for the first telegram, then look at the list.
     const first = new Collector(client.streamStates({ entity_ids: [] }));
@@ -69,18 +69,28 @@ describe("gateway fed by the simulator, served over gRPC to a real grpc-js clien
         unit: "m3",
       },
     );
-    // A second client subscribed to one entity: its current state first, then every change.
-    const id = tariff?.id as string;
-    const one = new Collector(client.streamStates({ entity_ids: [id] }));
-    await one.count(10, 15_000);
-    expect(one.items.every((s) => s.entity_id === id && s.available && s.unit === "kWh")).toBe(true);
-    for (const s of one.items) {
-      const at = new Date(Number(s.meter_time?.seconds) * 1000).toISOString();
-      expect(model.has(at), at).toBe(true);
-      expect(s.number).toBeCloseTo(model.get(at) as number, 3);
+    // A second client subscribed to the power: its current state first, then every change, up to the
+    // model's last change (states are in telegram order, so reaching it means everything arrived).
+    const power = entities.find((e) => POWER.test(e.id))?.id as string;
+    const series = [...model.entries()];
+    const lastChange = series.findLast(([, v], i) => i === 0 || v !== series[i - 1]?.[1])?.[0];
+    const at = (s: EntityStateMsg) => new Date(Number(s.meter_time?.seconds) * 1000).toISOString();
+    const two = new Collector(client.streamStates({ entity_ids: [power] }));
+    await two.until((items) => items.some((s) => at(s) === lastChange), 15_000);
+    const one = two.items;
+    expect(one.every((s) => s.entity_id === power && s.available && s.unit === "kW")).toBe(true);
+    for (const s of one) {
+      expect(model.has(at(s)), at(s)).toBe(true);
+      expect(s.number).toBeCloseTo(model.get(at(s)) as number, 3);
     }
-    const times = one.items.map((s) => Number(s.meter_time?.seconds));
+    const times = one.map((s) => Number(s.meter_time?.seconds));
     expect([...times].sort((a, b) => a - b)).toEqual(times); // in order
+    // Every change of the model from the first state on, each once: a repeated value is not sent again.
+    const from = at(one[0] as EntityStateMsg);
+    const later = series.filter(([t]) => t >= from).map(([, v]) => v);
+    const changes = later.filter((v, i) => i === 0 || v !== later[i - 1]);
+    expect(changes.length).toBeGreaterThan(5);
+    expect(one.map((s) => s.number)).toEqual(changes.map((v) => expect.closeTo(v, 3)));
   });
 
   it("filters by meter and source, and GetInfo counts what arrived", async () => {

@@ -9,24 +9,27 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** A gateway on one source; resolves once `n` states of the tariff-1 register have been published. */
+/**
+ * A gateway on one source; resolves once `n` states of the telegram timestamp have been published (the
+ * value that changes with every telegram, so one state per telegram received).
+ */
 function gatewayOn(source: Source) {
   const gateway = new Gateway({ name: "t", version: "0", sources: [{ id: "meter", source }] });
   cleanups.push(() => gateway.stop());
-  const tariff: EntityState[] = [];
+  const stamps: EntityState[] = [];
   const waiters: (() => void)[] = [];
   gateway.on("state", (s) => {
-    if (s.entityId.endsWith("_emeter_delivery_tariff1")) tariff.push(s);
+    if (s.entityId.endsWith("_p1_timestamp")) stamps.push(s);
     for (const w of waiters) w();
   });
   gateway.start();
   const states = (n: number) =>
     new Promise<EntityState[]>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`only ${tariff.length} states`)), 10_000);
+      const timer = setTimeout(() => reject(new Error(`only ${stamps.length} states`)), 10_000);
       const check = () => {
-        if (tariff.length >= n) {
+        if (stamps.length >= n) {
           clearTimeout(timer);
-          resolve(tariff);
+          resolve(stamps);
         }
       };
       waiters.push(check);

@@ -92,44 +92,41 @@ export async function runSoak(hours: number, onSample?: (s: SoakSample) => void)
       for (const ev of sim.next().events) source.deliver(ev, clock);
     };
     step(); // the meter is discovered before the clients list its entities
-    const tariff = gateway.entities().find((e) => e.channelName === "emeter_delivery_tariff1");
-    if (!tariff) throw new Error("no tariff 1 register after the first telegram");
+    // The telegram's timestamp changes with every telegram, so it is published for every one: a client
+    // holding the gateway's latest timestamp has caught up with everything before it.
+    const stamp = gateway.entities().find((e) => e.channelName === "p1_timestamp");
+    if (!stamp) throw new Error("no timestamp entity after the first telegram");
 
     const grpcClient = new GatewayTestClient(grpc.address);
     cleanups.push(() => grpcClient.close());
     const persistentCall = grpcClient.streamStates();
     cleanups.push(() => persistentCall.cancel());
     persistentCall.on("error", () => {});
-    // The persistent clients count what they receive and keep only the latest tariff-1 state, so the
+    // The persistent clients count what they receive and keep only the latest timestamp state, so the
     // soak's own bookkeeping does not grow with its length.
     let grpcStates = 0;
-    let grpcTariff: EntityStateMsg | undefined;
+    let grpcStamp: EntityStateMsg | undefined;
     persistentCall.on("data", (s: EntityStateMsg) => {
       grpcStates++;
-      if (s.entity_id === tariff.id) grpcTariff = s;
+      if (s.entity_id === stamp.id) grpcStamp = s;
     });
     const persistentNative = new ThirdPartyClient(native.port);
     cleanups.push(() => persistentNative.close());
     await eventually(() => persistentNative.initialized, "the persistent native client to be initialized");
     let nativeStates = 0;
-    let nativeTariff: unknown;
+    let nativeStamp: unknown;
     const drainNative = (): void => {
-      nativeTariff = persistentNative.lastState(tariff.id)?.state ?? nativeTariff;
+      nativeStamp = persistentNative.lastState(stamp.id)?.state ?? nativeStamp;
       for (const list of persistentNative.states.values()) nativeStates += list.length;
       persistentNative.states.clear();
     };
 
-    // Both persistent clients hold the gateway's latest tariff-1 state (native carries a float32).
+    // Both persistent clients hold the gateway's latest timestamp state.
     const settled = (): boolean => {
-      const want = gateway.state(tariff.id);
-      if (want === undefined || typeof want.value !== "number") return true;
+      const want = gateway.state(stamp.id);
+      if (want === undefined || typeof want.value !== "string") return true;
       drainNative();
-      const n = nativeTariff;
-      return (
-        grpcTariff?.received_time?.seconds === Math.floor(want.receivedAtMs / 1000) &&
-        typeof n === "number" &&
-        Math.abs(n - want.value) <= Math.abs(want.value) * 1e-6
-      );
+      return grpcStamp?.text === want.value && nativeStamp === want.value;
     };
 
     const churn = async (): Promise<void> => {
