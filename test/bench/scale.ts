@@ -3,10 +3,10 @@
  * second, spread evenly over the second. The gateway's CPU (cores busy) and RSS come from /proc; latency
  * is sampled on up to 20 meters, each watched by its own gRPC subscriber filtered to that meter: from the
  * moment the telegram is written to the socket to the last state of that telegram at the subscriber.
- * Figures are of the steady state: the warm-up lasts until every meter's first telegram is in (with
- * 5,000 meters, creating 180,000 entities takes the gateway seconds), then WARM_UP_S more.
+ * The warm-up lasts until every sampled meter's first telegram is in (the sampled meters are spread
+ * over the fleet, which sends in order; with 5,000 meters creating 180,000 entities takes the gateway
+ * seconds), then WARM_UP_S more, so the figures are of the steady state when the gateway reaches one.
  */
-import { GatewayTestClient } from "../helpers/grpc-client.ts";
 import { GrpcSubscriber } from "./clients.ts";
 import { startGateway, until } from "./gateway-process.ts";
 import { MeterFleet } from "./meters.ts";
@@ -56,8 +56,18 @@ async function scaleOnce(n: number): Promise<Figure[]> {
     };
     fleet.run(1_000, onSent);
     const firstIn = performance.now();
-    await everyMeterSeen(gateway.grpcPort, n);
-    progress(`every meter's first telegram in after ${round(performance.now() - firstIn)} ms`);
+    // A gateway that cannot keep up never gets there: then it is measured as it is, and the detail says so.
+    const caughtUp = await until(
+      () => [...sampled.values()].every((w) => w.lastAt > 0),
+      "every sampled meter's first telegram",
+      FIRST_TELEGRAMS_TIMEOUT_S * 1_000,
+    ).then(
+      () => true,
+      () => false,
+    );
+    progress(
+      caughtUp ? `first telegrams in after ${round(performance.now() - firstIn)} ms` : "not caught up",
+    );
     await pause(WARM_UP_S * 1_000);
     measuring = true;
     progress("measuring");
@@ -77,7 +87,7 @@ async function scaleOnce(n: number): Promise<Figure[]> {
     measuring = false;
     fleet.stopSending();
     const name = `scale ${n} meter${n === 1 ? "" : "s"}`;
-    const detail = `p50 ${round(percentile(latencies, 50))} ms, ${latencies.length} samples; meters + clients used ${round(benchCores)} cores`;
+    const detail = `p50 ${round(percentile(latencies, 50))} ms, ${latencies.length} samples; meters + clients used ${round(benchCores)} cores${caughtUp ? "" : `; sampled meters not all read within ${FIRST_TELEGRAMS_TIMEOUT_S} s`}`;
     const p99 = round(percentile(latencies, 99));
     if (n < 5_000) {
       return [
@@ -95,22 +105,6 @@ async function scaleOnce(n: number): Promise<Figure[]> {
     for (const s of subscribers) s.close();
     await gateway.stop();
     await fleet.close();
-  }
-}
-
-/** Waits (bounded) until the gateway has had a valid telegram from each of its `n` sources. */
-async function everyMeterSeen(grpcPort: number, n: number): Promise<void> {
-  const client = new GatewayTestClient(`127.0.0.1:${grpcPort}`);
-  const deadline = performance.now() + FIRST_TELEGRAMS_TIMEOUT_S * 1_000;
-  try {
-    for (;;) {
-      const info = await client.getInfo();
-      if (info.sources.filter((s) => s.counters.telegrams_ok > 0).length === n) return;
-      if (performance.now() > deadline) throw new Error(`not every one of ${n} meters was read in time`);
-      await pause(250);
-    }
-  } finally {
-    client.close();
   }
 }
 
