@@ -10,7 +10,7 @@ import {
 } from "../shared/index.ts";
 import type { Source } from "../transport/index.ts";
 import { type Decoded, type DecoderOptions, TelegramDecoder } from "./decode.ts";
-import { RecentTelegrams } from "./recent.ts";
+import { DEFAULT_RECENT_TELEGRAMS, RecentTelegrams } from "./recent.ts";
 import { EntityStore, EVERY_TELEGRAM, type PolicyFor } from "./store.ts";
 import type {
   Counters,
@@ -58,13 +58,27 @@ export interface GatewayOptions {
    * one burst, so a frame still open this long after its last byte will never be completed.
    */
   readonly flushAfterMs?: number;
-  /** Telegrams (delivered or dropped) kept per source for diagnostics (default 10). */
+  /**
+   * Telegrams (delivered or dropped) kept per source for diagnostics. Default: 10, fewer with more than
+   * 100 sources (RECENT_TELEGRAMS_IN_ALL shared out, at least 1 each).
+   */
   readonly recentTelegrams?: number;
 }
 
 /** The seed binding's default receivedTimeout. */
 export const DEFAULT_RECEIVED_TIMEOUT_S = 120;
 const DEFAULT_FLUSH_AFTER_MS = 5_000;
+/**
+ * Telegrams kept for diagnostics over all sources by default: a bundle of 10 per meter for thousands of
+ * meters helps nobody, yet held 46 MB at 5,000 meters (every one copied, and kept long enough for the
+ * GC to move it to the old generation).
+ */
+export const RECENT_TELEGRAMS_IN_ALL = 1_000;
+
+/** Telegrams each source keeps for diagnostics, by default. */
+export function recentTelegramsPerSource(sources: number): number {
+  return Math.max(1, Math.min(DEFAULT_RECENT_TELEGRAMS, Math.floor(RECENT_TELEGRAMS_IN_ALL / sources)));
+}
 
 interface MutableCounters {
   telegramsOk: number;
@@ -109,7 +123,7 @@ class SourceRuntime {
   constructor(
     readonly config: GatewaySource,
     readonly log: Logger,
-    recentTelegrams?: number,
+    recentTelegrams: number,
   ) {
     this.decoder = new TelegramDecoder(config.decoder ?? {});
     this.recent = new RecentTelegrams(recentTelegrams);
@@ -142,10 +156,11 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
     this.#startedAtMs = this.#clock.now();
     this.#flushAfterMs = options.flushAfterMs ?? DEFAULT_FLUSH_AFTER_MS;
     const ids = new Set<string>();
+    const recent = options.recentTelegrams ?? recentTelegramsPerSource(options.sources.length);
     this.#sources = options.sources.map((s) => {
       if (ids.has(s.id)) throw new Error(`duplicate source id ${s.id}`);
       ids.add(s.id);
-      return new SourceRuntime(s, this.#log.child(s.id), options.recentTelegrams);
+      return new SourceRuntime(s, this.#log.child(s.id), recent);
     });
   }
 

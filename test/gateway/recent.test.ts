@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { Simulator, type SimulatorOptions, simulate } from "../../simulator/index.ts";
-import { Gateway } from "../../src/gateway/index.ts";
+import { Gateway, RECENT_TELEGRAMS_IN_ALL, recentTelegramsPerSource } from "../../src/gateway/index.ts";
 import { StreamSource } from "../../src/transport/stream.ts";
 
 const KEY = Buffer.from("000102030405060708090a0b0c0d0e0f", "hex");
@@ -94,5 +94,27 @@ describe("Gateway.recentTelegrams", () => {
     expect(none.gateway.info().counters.telegramsOk).toBe(1);
     await h.gateway.stop();
     await none.gateway.stop();
+  });
+});
+
+describe("recent telegrams by default", () => {
+  it("10 per source up to 100 sources, then RECENT_TELEGRAMS_IN_ALL shared out, at least 1 each", async () => {
+    expect(RECENT_TELEGRAMS_IN_ALL).toBe(1_000);
+    expect([1, 100, 101, 250, 1_000, 5_000].map(recentTelegramsPerSource)).toEqual([10, 10, 9, 4, 1, 1]);
+    const streams = Array.from({ length: 250 }, () => new Readable({ read() {} }));
+    const gateway = new Gateway({
+      name: "test",
+      version: "0.0.0",
+      sources: streams.map((stream, i) => ({ id: `m${i}`, source: new StreamSource(stream, `test ${i}`) })),
+    });
+    gateway.start();
+    await new Promise((r) => process.nextTick(r));
+    const { bytes } = telegrams({ version: "5.0", seed: 4, count: 6 });
+    for (const b of bytes) streams[7]?.push(b);
+    const kept = gateway.recentTelegrams();
+    expect(kept.map((t) => t.sourceId)).toEqual(["m7", "m7", "m7", "m7"]);
+    expect(kept.every((t) => t.outcome === "OK")).toBe(true);
+    expect(gateway.info().counters.telegramsOk).toBe(6);
+    await gateway.stop();
   });
 });
