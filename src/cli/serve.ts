@@ -370,6 +370,8 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
     for (const d of devices) if (d.view instanceof SourceView) d.view.close();
     await grpc.stop();
   };
+  // One logger for every device: the namespace is the same, and thousands of devices need not each have one.
+  const apiLog = log.child("api");
   for (const d of devices) {
     try {
       natives.push(
@@ -382,7 +384,7 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
           model: "P1 smart meter",
           projectVersion: version,
           ...(config.apiEncryptionKey ? { encryptionKey: config.apiEncryptionKey } : {}),
-          logger: log.child("api"),
+          logger: apiLog,
         }),
       );
     } catch (e) {

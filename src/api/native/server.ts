@@ -1,4 +1,4 @@
-import { createServer, type Socket } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import type { EntityState, GatewayView, LinkState } from "../../gateway/types.ts";
 import { type Logger, P1Error, silentLogger } from "../../shared/index.ts";
 import { type ConnectionContext, NativeConnection } from "./connection.ts";
@@ -144,38 +144,52 @@ class Catalog {
 }
 
 /**
- * Serves `view` as an ESPHome device over the native API (docs/esphome-native-api.md): plaintext,
- * or Noise-encrypted when `encryptionKey` is set. Resolves once the port is bound.
+ * One device: its listener, its connections and, while a client is connected, what follows the view.
+ * It is its connections' context too. A class, not closures: a gateway of thousands of meters has
+ * thousands of devices, and each closure costs (more so under tsx, which names every one).
  */
-export async function startNativeApiServer(
-  view: GatewayView,
-  options: NativeApiServerOptions,
-): Promise<NativeApiServer> {
-  checkOptions(options);
-  const logger = options.logger ?? silentLogger;
-  const mac = formatMac(options.mac);
-  const now = options.now ?? Date.now;
-  const catalog = new Catalog(view);
-  const connections = new Set<NativeConnection>();
-  const psk = options.encryptionKey === undefined ? null : Buffer.from(options.encryptionKey);
-  let stopping: Promise<void> | undefined;
-  // Link states of the view's sources, followed only while a client is connected (see attach()).
-  let links = new Map<string, LinkState>();
+class NativeDevice implements ConnectionContext, NativeApiServer {
+  readonly view: GatewayView;
+  readonly logger: Logger;
+  readonly hello: ConnectionContext["hello"];
+  readonly deviceInfo: ConnectionContext["deviceInfo"];
+  readonly keepaliveMs: number;
+  readonly maxQueue: number;
+  readonly now: () => number;
+  port = 0;
+  readonly #options: NativeApiServerOptions;
+  readonly #mac: string;
+  readonly #psk: Buffer | null;
+  readonly #catalog: Catalog;
+  readonly #connections = new Set<NativeConnection>();
+  readonly #server: Server;
+  #stopping: Promise<void> | undefined;
+  /** Link states of the view's sources, followed only while a client is connected (see #attach). */
+  #links = new Map<string, LinkState>();
+  /** The view listeners while attached. */
+  #listeners: {
+    readonly entities: () => void;
+    readonly state: (s: EntityState) => void;
+    readonly link: (sourceId: string, state: LinkState) => void;
+  } | null = null;
 
-  const ctx: ConnectionContext = {
-    view,
-    logger,
-    entities: () => catalog.all(),
-    linkOf: (id) => links.get(id),
-    hello: {
+  constructor(view: GatewayView, options: NativeApiServerOptions) {
+    this.view = view;
+    this.logger = options.logger ?? silentLogger;
+    this.#options = options;
+    this.#mac = formatMac(options.mac);
+    this.now = options.now ?? Date.now;
+    this.#catalog = new Catalog(view);
+    this.#psk = options.encryptionKey === undefined ? null : Buffer.from(options.encryptionKey);
+    this.hello = {
       serverInfo: `p1-gateway ${options.projectVersion}`.slice(0, MAX_SERVER_INFO),
       name: options.name,
-    },
-    deviceInfo: {
+    };
+    this.deviceInfo = {
       name: options.name,
       // HA names the device after friendly_name (and logs a hint when it is empty).
       friendly_name: options.friendlyName ?? options.name,
-      mac_address: mac,
+      mac_address: this.#mac,
       esphome_version: ESPHOME_VERSION,
       model: options.model,
       manufacturer: MANUFACTURER,
@@ -184,111 +198,157 @@ export async function startNativeApiServer(
       // The flag tells Home Assistant it may push a new key (messages 124/125), which is not implemented:
       // with a configured key HA already holds it, so nothing is lost by saying false.
       api_encryption_supported: false,
-    },
-    keepaliveMs: options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
-    maxQueue: options.maxQueuePerClient ?? DEFAULT_MAX_QUEUE,
-    now,
-    onClose: (c) => {
-      connections.delete(c);
-      if (connections.size === 0) detach();
-    },
-  };
-
-  const entitiesChanged = (reason: string): void => {
-    // Rebuilding the table costs O(entities): with no client holding a listing (a client between hello
-    // and its listing), dropping it is enough; the next listing builds it once.
-    if (![...connections].some((c) => c.listedKeys !== null)) {
-      catalog.invalidate();
-      return;
-    }
-    if (!catalog.refresh()) return;
-    // ESPHome has no "entity added" message: clients that listed the old set reconnect and list again.
-    for (const c of connections) if (c.listedKeys !== null) c.requestDisconnect(reason);
-  };
-  const onEntities = (): void => entitiesChanged("entities changed");
-  const onState = (s: EntityState): void => {
-    const e = catalog.byEntity(s.entityId);
-    if (e === undefined) return;
-    const m = entityStateMessage(e, s);
-    for (const c of connections) c.sendState(m);
-  };
-  const onLink = (sourceId: string, state: LinkState): void => {
-    links.set(sourceId, state);
-    let e = catalog.bySource(sourceId);
-    if (e === undefined) {
-      entitiesChanged(`new source ${sourceId}`);
-      e = catalog.bySource(sourceId);
-      if (e === undefined) return;
-    }
-    const m = linkStateMessage(e.key, state);
-    for (const c of connections) c.sendState(m);
-  };
-
-  // A device nobody is connected to follows nothing and holds no entity table: a gateway of thousands
-  // of meters has thousands of devices, mostly without a client, and each would otherwise cost an
-  // entity table and three listeners called for every state, link and entity event. The first client
-  // takes the view's state as it is then; the last one to leave lets go of it.
-  let attached = false;
-  const attach = (): void => {
-    if (attached) return;
-    attached = true;
-    links = new Map(view.info().sources.map((s) => [s.id, s.link]));
-    catalog.invalidate();
-    view.on("entities", onEntities);
-    view.on("state", onState);
-    view.on("link", onLink);
-  };
-  function detach(): void {
-    if (!attached) return;
-    attached = false;
-    view.off("entities", onEntities);
-    view.off("state", onState);
-    view.off("link", onLink);
-    catalog.invalidate();
-    links = new Map();
+    };
+    this.keepaliveMs = options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS;
+    this.maxQueue = options.maxQueuePerClient ?? DEFAULT_MAX_QUEUE;
+    this.#server = createServer((socket) => this.#accept(socket));
   }
 
-  const onConnection = (socket: Socket): void => {
-    const identity = { name: options.name, mac };
-    const codec = psk === null ? new PlaintextCodec() : new NoiseCodec(psk, identity);
-    // Accepted just as stop() began: it would follow the view again after stop let go of it.
-    if (stopping !== undefined) {
-      socket.destroy();
-      return;
-    }
-    attach();
-    connections.add(new NativeConnection(socket, codec, ctx));
-  };
-  const server = createServer(onConnection);
-  const port = await new Promise<number>((resolve, reject) => {
-    const onError = (e: Error): void =>
-      reject(
-        new Error(`native API cannot listen on ${options.host}:${options.port}: ${e.message}`, { cause: e }),
-      );
-    server.once("error", onError);
-    server.listen(options.port, options.host, () => {
-      server.off("error", onError);
-      const address = server.address();
-      resolve(typeof address === "object" && address !== null ? address.port : options.port);
+  /** Binds the port; resolves once listening. */
+  async listen(): Promise<void> {
+    const { host, port } = this.#options;
+    const server = this.#server;
+    this.port = await new Promise<number>((resolve, reject) => {
+      const onError = (e: Error): void =>
+        reject(new Error(`native API cannot listen on ${host}:${port}: ${e.message}`, { cause: e }));
+      server.once("error", onError);
+      server.listen(port, host, () => {
+        server.off("error", onError);
+        const address = server.address();
+        resolve(typeof address === "object" && address !== null ? address.port : port);
+      });
     });
-  });
-  server.on("error", (e) => logger.error(`native API listener: ${e.message}`));
-  logger.info(`native API listening on ${options.host}:${port}${psk === null ? "" : " (Noise)"}`);
+    server.on("error", (e) => this.logger.error(`native API listener: ${e.message}`));
+    this.logger.info(`native API listening on ${host}:${this.port}${this.#psk === null ? "" : " (Noise)"}`);
+  }
 
-  const stop = (): Promise<void> => {
-    stopping ??= new Promise<void>((resolve) => {
-      detach();
-      for (const c of connections) c.requestDisconnect("server stopping");
+  // ---- ConnectionContext ----
+
+  entities(): readonly NativeEntity[] {
+    return this.#catalog.all();
+  }
+
+  linkOf(sourceId: string): LinkState | undefined {
+    return this.#links.get(sourceId);
+  }
+
+  onClose(c: NativeConnection): void {
+    this.#connections.delete(c);
+    if (this.#connections.size === 0) this.#detach();
+  }
+
+  // ---- NativeApiServer ----
+
+  connections(): number {
+    return this.#connections.size;
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= new Promise<void>((resolve) => {
+      this.#detach();
+      for (const c of this.#connections) c.requestDisconnect("server stopping");
       const timer = setTimeout(() => {
-        for (const c of [...connections]) c.close();
+        for (const c of [...this.#connections]) c.close();
       }, STOP_GRACE_MS);
-      server.close(() => {
+      this.#server.close(() => {
         clearTimeout(timer);
         resolve();
       });
     });
-    return stopping;
-  };
+    return this.#stopping;
+  }
 
-  return { port, connections: () => connections.size, stop };
+  // ---- Connections and the view ----
+
+  #accept(socket: Socket): void {
+    // Accepted just as stop() began: it would follow the view again after stop let go of it.
+    if (this.#stopping !== undefined) {
+      socket.destroy();
+      return;
+    }
+    const codec =
+      this.#psk === null
+        ? new PlaintextCodec()
+        : new NoiseCodec(this.#psk, { name: this.#options.name, mac: this.#mac });
+    this.#attach();
+    this.#connections.add(new NativeConnection(socket, codec, this));
+  }
+
+  /**
+   * A device nobody is connected to follows nothing and holds no entity table: a gateway of thousands
+   * of meters has thousands of devices, mostly without a client, and each would otherwise cost an
+   * entity table and three listeners called for every state, link and entity event. The first client
+   * takes the view's state as it is then; the last one to leave lets go of it.
+   */
+  #attach(): void {
+    if (this.#listeners !== null) return;
+    this.#links = new Map(this.view.info().sources.map((s) => [s.id, s.link]));
+    this.#catalog.invalidate();
+    const listeners = {
+      entities: this.#entitiesChanged.bind(this, "entities changed"),
+      state: this.#onState.bind(this),
+      link: this.#onLink.bind(this),
+    };
+    this.#listeners = listeners;
+    this.view.on("entities", listeners.entities);
+    this.view.on("state", listeners.state);
+    this.view.on("link", listeners.link);
+  }
+
+  #detach(): void {
+    const listeners = this.#listeners;
+    if (listeners === null) return;
+    this.#listeners = null;
+    this.view.off("entities", listeners.entities);
+    this.view.off("state", listeners.state);
+    this.view.off("link", listeners.link);
+    this.#catalog.invalidate();
+    this.#links = new Map();
+  }
+
+  #entitiesChanged(reason: string): void {
+    const connections = this.#connections;
+    // Rebuilding the table costs O(entities): with no client holding a listing (a client between hello
+    // and its listing), dropping it is enough; the next listing builds it once.
+    if (![...connections].some((c) => c.listedKeys !== null)) {
+      this.#catalog.invalidate();
+      return;
+    }
+    if (!this.#catalog.refresh()) return;
+    // ESPHome has no "entity added" message: clients that listed the old set reconnect and list again.
+    for (const c of connections) if (c.listedKeys !== null) c.requestDisconnect(reason);
+  }
+
+  #onState(s: EntityState): void {
+    const e = this.#catalog.byEntity(s.entityId);
+    if (e === undefined) return;
+    const m = entityStateMessage(e, s);
+    for (const c of this.#connections) c.sendState(m);
+  }
+
+  #onLink(sourceId: string, state: LinkState): void {
+    this.#links.set(sourceId, state);
+    let e = this.#catalog.bySource(sourceId);
+    if (e === undefined) {
+      this.#entitiesChanged(`new source ${sourceId}`);
+      e = this.#catalog.bySource(sourceId);
+      if (e === undefined) return;
+    }
+    const m = linkStateMessage(e.key, state);
+    for (const c of this.#connections) c.sendState(m);
+  }
+}
+
+/**
+ * Serves `view` as an ESPHome device over the native API (docs/esphome-native-api.md): plaintext,
+ * or Noise-encrypted when `encryptionKey` is set. Resolves once the port is bound.
+ */
+export async function startNativeApiServer(
+  view: GatewayView,
+  options: NativeApiServerOptions,
+): Promise<NativeApiServer> {
+  checkOptions(options);
+  const device = new NativeDevice(view, options);
+  await device.listen();
+  return device;
 }
