@@ -1,11 +1,12 @@
 import { P1Error, preview } from "../shared/index.ts";
-import { crc16, formatCrc } from "./crc.ts";
+import { crc16, crc16Update, formatCrc } from "./crc.ts";
 import { BoundedMemo } from "./memo.ts";
 import { detectVersion, lookupObject, mbusKey } from "./spec/lookup.ts";
 import { OBJECTS } from "./spec/objects.ts";
 import type { ObjectDef } from "./spec/types.ts";
 import { VERSIONS, type VersionName } from "./spec/versions.ts";
 import { decodeUnknown, decodeValue, parseDecimal, type Value } from "./values.ts";
+import { differingWords, WordBytes } from "./words.ts";
 
 /** One object of a telegram. */
 export interface CosemObject {
@@ -62,8 +63,6 @@ interface ObisInfo {
 interface RawLine {
   readonly info: ObisInfo;
   readonly groups: string[];
-  /** The object's text from its OBIS reference through its last ')'. */
-  readonly text: string;
   /** The object decoded for `decodedFor` (decoding depends only on the text and the version). */
   decoded: DecodedLine | undefined;
   decodedFor: VersionName | null;
@@ -92,12 +91,34 @@ const OBIS_INFO = new BoundedMemo<ObisInfo | null>(2048, (written) => {
   };
 });
 
-/** The last telegram read: its text, its lines in order, where each started, which were read anew. */
-interface LastTelegram {
-  readonly text: string;
-  readonly lines: readonly RawLine[];
-  readonly starts: readonly number[];
-  readonly fresh: readonly boolean[];
+/**
+ * A telegram as read: its bytes through '!', their CRC (when it was computed), and its lines in order
+ * with where each started and where its reading ended: the first non-space after its last group (the
+ * next line's start, or the end). Reading a line looks at no byte outside [start, end].
+ */
+class ReadTelegram {
+  readonly bytes = new WordBytes();
+  /** CRC-16 of `bytes`, or -1 when not computed (a telegram without CRC). */
+  crc = -1;
+  /** The lines, kept allocated from one telegram to the next (as the word buffers are). */
+  readonly lines: RawLine[] = [];
+  starts = new Int32Array(64);
+  ends = new Int32Array(64);
+
+  /** Writes line `k`. */
+  setLine(k: number, line: RawLine, start: number, end: number): void {
+    if (k === this.starts.length) {
+      const starts = new Int32Array(2 * k);
+      const ends = new Int32Array(2 * k);
+      starts.set(this.starts);
+      ends.set(this.ends);
+      this.starts = starts;
+      this.ends = ends;
+    }
+    this.lines[k] = line;
+    this.starts[k] = start;
+    this.ends[k] = end;
+  }
 }
 
 /** The version found for a telegram shape (same OBIS spellings, same 1-3:0.2.8, same CRC presence). */
@@ -111,13 +132,19 @@ interface Shape {
 /**
  * What parseTelegram remembers of the telegram before, to skip work; hints only, results never depend
  * on it. A meter repeats its lines in the same order and most of them verbatim (ids, counters, tariff,
- * zero registers): a line whose text equals the previous telegram's at the same index is that line
- * again, decoding and all; and a telegram of the same shape has the same version. Shapes whose detection
- * looked at a unit are not kept: the unit is a value. One memory per stream (TelegramDecoder keeps its
- * own), so interleaved meters do not evict each other's hints.
+ * zero registers), and its values keep their width, so the next telegram has the same length and
+ * differs in a few words only: the CRC is updated from the one before by those words, and a line at
+ * the same position whose bytes (through the end of its reading) are unchanged is that line again,
+ * decoding and all. A telegram of the same shape has the same version; shapes whose detection looked
+ * at a unit are not kept: the unit is a value. One memory per stream (TelegramDecoder keeps its own),
+ * so interleaved meters do not evict each other's hints.
  */
 export class ParseMemory {
-  last: LastTelegram = { text: "", lines: [], starts: [], fresh: [] };
+  last = new ReadTelegram();
+  /** The telegram being read; it becomes `last` once its lines are read. */
+  next = new ReadTelegram();
+  /** Indexes of the words in which `next` differs from `last`. */
+  changedWords = new Int32Array(0);
   shape: Shape | undefined;
 }
 
@@ -191,6 +218,18 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   const bang = buf.lastIndexOf(BANG);
   if (bang === -1) return fail("TRUNCATED", "telegram has no end marker '!'", { bytes: buf.length });
 
+  // ---- Comparison with the telegram before: the words that changed, when it had the same length ----
+  const length = bang + 1;
+  const { last, next } = memory;
+  next.bytes.fill(buf, length);
+  next.crc = -1;
+  let changed = -1; // how many words changed; -1: not compared
+  if (last.bytes.length === length) {
+    if (memory.changedWords.length < next.bytes.words.length)
+      memory.changedWords = new Int32Array(next.bytes.words.length);
+    changed = differingWords(last.bytes, next.bytes, memory.changedWords);
+  }
+
   // ---- CRC: the characters after '!' up to the line end ----
   let crcEnd = bang + 1;
   while (crcEnd < buf.length && crcEnd - bang <= 8 && buf[crcEnd] !== 0x0d && buf[crcEnd] !== 0x0a) crcEnd++;
@@ -199,7 +238,13 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   // The usual spelling, four upper-case hex digits that match, is checked on the bytes; anything else
   // (no CRC, other spellings, a mismatch) takes the general path, which words the errors and warnings
   // (a mismatch computes the CRC once more there: only for a broken telegram).
-  if (crcEnd === bang + 5 && isWrittenCrc(buf, bang + 1, crc16(buf, 0, bang + 1))) crc = "valid";
+  if (crcEnd === bang + 5) {
+    next.crc =
+      changed >= 0 && last.crc >= 0
+        ? crc16Update(last.crc, last.bytes.bytes, next.bytes.bytes, memory.changedWords, changed, length)
+        : crc16(buf, 0, length);
+  }
+  if (next.crc >= 0 && isWrittenCrc(buf, bang + 1, next.crc)) crc = "valid";
   else {
     const crcText = buf.toString("latin1", bang + 1, crcEnd).trim();
     if (crcText.length > 0) {
@@ -222,6 +267,7 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
       if (crcText !== formatCrc(expected))
         warnings.push(`CRC written as ${JSON.stringify(crcText)} (accepted by value)`);
       crc = "valid";
+      next.crc = expected;
     }
   }
 
@@ -231,9 +277,9 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   if (headerEnd === -1)
     return fail("MALFORMED_LINE", "telegram has no line after its header", { header: preview(text) });
   const header = text.slice(1, text.charCodeAt(headerEnd - 1) === 0x0d ? headerEnd - 1 : headerEnd);
-  const lines: RawLine[] = [];
-  const error = readLines(text, headerEnd + 1, lines, memory);
+  const error = readLines(text, headerEnd + 1, memory, changed);
   if (error) return { ok: false, error };
+  const lines = memory.last.lines;
 
   // ---- Version ----
   const version = versionOf(lines, crc === "valid", memory);
@@ -276,40 +322,43 @@ function decodeLine(l: RawLine, version: VersionName | null): DecodedLine {
 }
 
 /**
- * Splits the body into `OBIS(group)(group)...` objects. A group may continue on the next line (DSMR
- * 2.2/3.0 gas value) and a group's text may wrap over a line end (long 96.13.0 messages); both are
- * joined. Blank lines are skipped.
+ * Splits the body into `OBIS(group)(group)...` objects into `memory.next`, which then becomes
+ * `memory.last`. A group may continue on the next line (DSMR 2.2/3.0 gas value) and a group's text may
+ * wrap over a line end (long 96.13.0 messages); both are joined. Blank lines are skipped. With
+ * `changed` >= 0 the telegram has the last one's length and differs from it only in the first
+ * `changed` words of `memory.changedWords`: a line of the last telegram that started at the same
+ * position and whose bytes through the end of its reading are unchanged reads the same, so it is taken
+ * as it is.
  */
-function readLines(text: string, from: number, out: RawLine[], memory: ParseMemory): P1Error | undefined {
-  const last = memory.last;
+function readLines(text: string, from: number, memory: ParseMemory, changed: number): P1Error | undefined {
+  const { last, next } = memory;
+  const changedWords = memory.changedWords;
+  const lastCount = last.lines.length;
+  let k = 0; // lines read
+  let m = 0; // the first of the last telegram's lines that starts at or after pos
+  let c = 0; // the first changed word at or after pos's word
   let pos = from;
   const n = text.length;
-  const starts: number[] = [];
-  const fresh: boolean[] = [];
   while (pos < n) {
     pos = skipSpace(text, pos);
     if (pos >= n) break;
-    const i = out.length;
-    const repeated = repeatedLines(last, text, pos, i);
-    if (repeated > 0) {
-      // The previous telegram's lines from this index on, verbatim, unless more groups follow them here.
-      const base = last.starts[i] as number;
-      const k = i + repeated - 1;
-      const p = pos + (last.starts[k] as number) - base + (last.lines[k] as RawLine).text.length;
-      const after = skipSpace(text, p);
-      if (text.charCodeAt(after) !== 0x28) {
-        const rest = lineEnd(text, p);
-        if (after < rest) return malformed(text, pos, "unexpected text after the value");
-        for (let j = i; j <= k; j++) {
-          out.push(last.lines[j] as RawLine);
-          starts.push(pos + (last.starts[j] as number) - base);
-          fresh.push(false);
+    if (changed >= 0) {
+      while (m < lastCount && (last.starts[m] as number) < pos) m++;
+      if (m < lastCount && last.starts[m] === pos) {
+        while (c < changed && (changedWords[c] as number) < pos >>> 2) c++;
+        // The last telegram's lines from here up to the next changed word read as they did.
+        const limit = c < changed ? (changedWords[c] as number) : 0x7fffffff;
+        const first = k;
+        while (m < lastCount && last.starts[m] === pos && (last.ends[m] as number) >>> 2 < limit) {
+          const end = last.ends[m] as number;
+          next.setLine(k++, last.lines[m] as RawLine, pos, end);
+          pos = end;
+          m++;
         }
-        pos = rest;
-        continue;
+        if (k > first) continue;
       }
     }
-    const previous = last.lines[i];
+    const previous = last.lines[k];
     const open = text.indexOf("(", pos);
     if (open === -1) return malformed(text, pos, "expected OBIS(value)");
     // A changed line usually keeps its OBIS reference: try the previous one before cutting the reference
@@ -335,10 +384,10 @@ function readLines(text: string, from: number, out: RawLine[], memory: ParseMemo
       let wrapped = false;
       let nested = false;
       for (; close < n; close++) {
-        const c = text.charCodeAt(close);
-        if (c === 0x29) break; // ')'
-        if (c === 0x28) nested = true;
-        else if (c === 0x0a || c === 0x0d) wrapped = true;
+        const ch = text.charCodeAt(close);
+        if (ch === 0x29) break; // ')'
+        if (ch === 0x28) nested = true;
+        else if (ch === 0x0a || ch === 0x0d) wrapped = true;
       }
       if (close === n) return malformed(text, pos, "unterminated value");
       if (nested) return malformed(text, pos, "'(' inside a value");
@@ -351,32 +400,13 @@ function readLines(text: string, from: number, out: RawLine[], memory: ParseMemo
     }
     const rest = lineEnd(text, p);
     if (after < rest) return malformed(text, pos, "unexpected text after the value");
-    out.push({ info, groups, text: text.slice(pos, p), decoded: undefined, decodedFor: null });
-    starts.push(pos);
-    fresh.push(true);
+    next.setLine(k++, { info, groups, decoded: undefined, decodedFor: null }, pos, after);
     pos = rest;
   }
-  memory.last = { text, lines: out, starts, fresh };
+  next.lines.length = k;
+  memory.last = next;
+  memory.next = last;
   return undefined;
-}
-
-/**
- * How many of the last telegram's lines, from index `i` on, recur verbatim at `pos`. Lines that were
- * repeated last time are compared as one run (one comparison instead of one per line); failing that,
- * line `i` alone. The caller still checks what follows the last of them.
- */
-function repeatedLines(last: LastTelegram, text: string, pos: number, i: number): number {
-  const previous = last.lines[i];
-  if (previous === undefined) return 0;
-  let end = i + 1;
-  if (!last.fresh[i]) while (end < last.lines.length && !last.fresh[end]) end++;
-  if (end - i > 1) {
-    const k = end - 1;
-    const from = last.starts[i] as number;
-    const to = (last.starts[k] as number) + (last.lines[k] as RawLine).text.length;
-    if (sameText(text, pos, last.text.slice(from, to))) return end - i;
-  }
-  return sameText(text, pos, previous.text) ? 1 : 0;
 }
 
 function skipSpace(text: string, pos: number): number {
