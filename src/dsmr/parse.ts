@@ -57,6 +57,9 @@ interface ObisInfo {
   readonly b: number;
   /** Definition per detected version (null = no version), filled on first use. */
   readonly defs: Map<VersionName | null, ObjectDef | undefined>;
+  /** The version looked up last (undefined: none yet) and its definition: a meter keeps its version. */
+  lastVersion: VersionName | null | undefined;
+  lastDef: ObjectDef | undefined;
 }
 
 /** One object as read from the text, before its value is decoded. */
@@ -64,15 +67,10 @@ interface RawLine {
   readonly info: ObisInfo;
   readonly groups: string[];
   /** The object decoded for `decodedFor` (decoding depends only on the text and the version). */
-  decoded: DecodedLine | undefined;
-  decodedFor: VersionName | null;
-}
-
-/** What one line contributes to a telegram. */
-interface DecodedLine {
-  readonly object: CosemObject;
+  object: CosemObject | undefined;
   /** Why the value was kept raw, if it was. */
-  readonly warning: string | undefined;
+  warning: string | undefined;
+  decodedFor: VersionName | null;
 }
 
 // Meters repeat the same few dozen OBIS spellings forever; noise can produce many, so the memo is capped.
@@ -88,6 +86,8 @@ const OBIS_INFO = new BoundedMemo<ObisInfo | null>(2048, (written) => {
     wildcard: b !== 0 ? mbusKey(m[1] as string, m[3] as string) : null,
     b,
     defs: new Map(),
+    lastVersion: undefined,
+    lastDef: undefined,
   };
 });
 
@@ -152,7 +152,13 @@ export class ParseMemory {
 const SHARED_MEMORY = new ParseMemory();
 
 function versionOf(lines: readonly RawLine[], hasCrc: boolean, memory: ParseMemory): VersionName | null {
-  const p1Version = lines.find((l) => l.info.key === P1_VERSION_KEY)?.groups[0];
+  let p1Version: string | undefined;
+  for (const l of lines) {
+    if (l.info.key === P1_VERSION_KEY) {
+      p1Version = l.groups[0];
+      break;
+    }
+  }
   const shape = memory.shape;
   if (
     shape &&
@@ -181,9 +187,15 @@ function versionOf(lines: readonly RawLine[], hasCrc: boolean, memory: ParseMemo
 }
 
 function defOf(info: ObisInfo, version: VersionName | null): ObjectDef | undefined {
-  if (info.defs.has(version)) return info.defs.get(version);
-  const def = lookupObject(version, info.key, info.wildcard);
-  info.defs.set(version, def);
+  if (info.lastVersion === version) return info.lastDef;
+  let def: ObjectDef | undefined;
+  if (info.defs.has(version)) def = info.defs.get(version);
+  else {
+    def = lookupObject(version, info.key, info.wildcard);
+    info.defs.set(version, def);
+  }
+  info.lastVersion = version;
+  info.lastDef = def;
   return def;
 }
 
@@ -293,19 +305,17 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   const objects: CosemObject[] = [];
   const unknown: string[] = [];
   for (const l of lines) {
-    if (l.decoded === undefined || l.decodedFor !== version) {
-      l.decoded = decodeLine(l, version);
-      l.decodedFor = version;
-    }
-    const { object, warning } = l.decoded;
-    if (warning !== undefined) warnings.push(warning);
+    if (l.object === undefined || l.decodedFor !== version) decodeLine(l, version);
+    const object = l.object as CosemObject;
+    if (l.warning !== undefined) warnings.push(l.warning);
     if (object.def === undefined) unknown.push(object.obis);
     objects.push(object);
   }
   return { ok: true, telegram: { header, version, crc, objects, unknown, warnings } };
 }
 
-function decodeLine(l: RawLine, version: VersionName | null): DecodedLine {
+/** Decodes a line's object for `version` into the line. */
+function decodeLine(l: RawLine, version: VersionName | null): void {
   const { info } = l;
   const def = defOf(info, version);
   let value: Value;
@@ -317,8 +327,9 @@ function decodeLine(l: RawLine, version: VersionName | null): DecodedLine {
       value = { kind: "raw", values: l.groups };
     } else value = decoded;
   } else value = decodeUnknown(l.groups);
-  const object = { obis: info.obis, key: info.key, channel: def?.meter === "mbus" ? info.b : 0, def, value };
-  return { object, warning };
+  l.object = { obis: info.obis, key: info.key, channel: def?.meter === "mbus" ? info.b : 0, def, value };
+  l.warning = warning;
+  l.decodedFor = version;
 }
 
 /**
@@ -400,7 +411,7 @@ function readLines(text: string, from: number, memory: ParseMemory, changed: num
     }
     const rest = lineEnd(text, p);
     if (after < rest) return malformed(text, pos, "unexpected text after the value");
-    next.setLine(k++, { info, groups, decoded: undefined, decodedFor: null }, pos, after);
+    next.setLine(k++, { info, groups, object: undefined, warning: undefined, decodedFor: null }, pos, after);
     pos = rest;
   }
   next.lines.length = k;
