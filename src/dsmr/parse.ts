@@ -97,7 +97,7 @@ const OBIS_INFO = new BoundedMemo<ObisInfo | null>(2048, (written) => {
  * next line's start, or the end). Reading a line looks at no byte outside [start, end].
  */
 class ReadTelegram {
-  readonly bytes = new WordBytes();
+  bytes = new WordBytes();
   /** CRC-16 of `bytes`, or -1 when not computed (a telegram without CRC). */
   crc = -1;
   /** The lines, kept allocated from one telegram to the next (as the word buffers are). */
@@ -145,6 +145,9 @@ export class ParseMemory {
   next = new ReadTelegram();
   /** Indexes of the words in which `next` differs from `last`. */
   changedWords = new Int32Array(0);
+  /** Scratch for updateLines: the lines read anew and their indexes. */
+  readonly updated: RawLine[] = [];
+  readonly updatedAt: number[] = [];
   shape: Shape | undefined;
 }
 
@@ -289,8 +292,10 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   if (headerEnd === -1)
     return fail("MALFORMED_LINE", "telegram has no line after its header", { header: preview(text) });
   const header = text.slice(1, text.charCodeAt(headerEnd - 1) === 0x0d ? headerEnd - 1 : headerEnd);
-  const error = readLines(text, headerEnd + 1, memory, changed);
-  if (error) return { ok: false, error };
+  if (changed < 0 || !updateLines(text, headerEnd + 1, memory, changed)) {
+    const error = readLines(text, headerEnd + 1, memory, changed);
+    if (error) return { ok: false, error };
+  }
   const lines = memory.last.lines;
 
   // ---- Version ----
@@ -333,6 +338,40 @@ function decodeLine(l: RawLine, version: VersionName | null): void {
 }
 
 /**
+ * The common case of a meter's next telegram, in place: the telegram has the last one's length, the
+ * lines that hold a changed word read without error and each ends where it ended before, so every
+ * line starts where it did and the others read as they did. Replaces those lines in `memory.last`,
+ * which takes this telegram's bytes; false, changing nothing, when that does not hold (readLines then
+ * reads the telegram).
+ */
+function updateLines(text: string, from: number, memory: ParseMemory, changed: number): boolean {
+  const { last, next } = memory;
+  const count = last.lines.length;
+  if (count === 0 || skipSpace(text, from) !== last.starts[0]) return false;
+  const { changedWords, updated, updatedAt } = memory;
+  let u = 0;
+  let m = 0; // the first line that ends at or after the current word
+  for (let c = 0; c < changed; c++) {
+    const w = changedWords[c] as number;
+    while (m < count && (last.ends[m] as number) >>> 2 < w) m++;
+    // Lines meet at a position (one ends where the next starts): a word may hold parts of several.
+    for (let j = m; j < count && (last.starts[j] as number) >>> 2 <= w; j++) {
+      if (u > 0 && (updatedAt[u - 1] as number) >= j) continue;
+      const read = readLine(text, last.starts[j] as number, last.lines[j]);
+      if (read instanceof P1Error || read.after !== last.ends[j]) return false;
+      updated[u] = read.line;
+      updatedAt[u++] = j;
+    }
+  }
+  for (let i = 0; i < u; i++) last.lines[updatedAt[i] as number] = updated[i] as RawLine;
+  const bytes = last.bytes;
+  last.bytes = next.bytes;
+  next.bytes = bytes;
+  last.crc = next.crc;
+  return true;
+}
+
+/**
  * Splits the body into `OBIS(group)(group)...` objects into `memory.next`, which then becomes
  * `memory.last`. A group may continue on the next line (DSMR 2.2/3.0 gas value) and a group's text may
  * wrap over a line end (long 96.13.0 messages); both are joined. Blank lines are skipped. With
@@ -369,55 +408,72 @@ function readLines(text: string, from: number, memory: ParseMemory, changed: num
         if (k > first) continue;
       }
     }
-    const previous = last.lines[k];
-    const open = text.indexOf("(", pos);
-    if (open === -1) return malformed(text, pos, "expected OBIS(value)");
-    // A changed line usually keeps its OBIS reference: try the previous one before cutting the reference
-    // out and looking it up. A match holds no line end, so '(' is on this line.
-    let info: ObisInfo | null;
-    if (
-      previous !== undefined &&
-      previous.info.obis.length === open - pos &&
-      sameText(text, pos, previous.info.obis)
-    )
-      info = previous.info;
-    else {
-      if (open > lineEnd(text, pos)) return malformed(text, pos, "expected OBIS(value)");
-      info = OBIS_INFO.get(text.slice(pos, open));
-    }
-    if (!info) return malformed(text, pos, "not an OBIS reference");
-    const groups: string[] = [];
-    let p = open;
-    let after: number; // first non-space after the last group
-    for (;;) {
-      // One pass to the closing ')', noting what the value must not hold or needs joined.
-      let close = p + 1;
-      let wrapped = false;
-      let nested = false;
-      for (; close < n; close++) {
-        const ch = text.charCodeAt(close);
-        if (ch === 0x29) break; // ')'
-        if (ch === 0x28) nested = true;
-        else if (ch === 0x0a || ch === 0x0d) wrapped = true;
-      }
-      if (close === n) return malformed(text, pos, "unterminated value");
-      if (nested) return malformed(text, pos, "'(' inside a value");
-      const group = text.slice(p + 1, close);
-      groups.push(wrapped ? group.replace(/[\r\n]/g, "") : group);
-      p = close + 1;
-      after = skipSpace(text, p);
-      if (text.charCodeAt(after) !== 0x28) break; // another '(' group follows
-      p = after;
-    }
-    const rest = lineEnd(text, p);
-    if (after < rest) return malformed(text, pos, "unexpected text after the value");
-    next.setLine(k++, { info, groups, object: undefined, warning: undefined, decodedFor: null }, pos, after);
-    pos = rest;
+    const read = readLine(text, pos, last.lines[k]);
+    if (read instanceof P1Error) return read;
+    next.setLine(k++, read.line, pos, read.after);
+    pos = read.rest;
   }
   next.lines.length = k;
   memory.last = next;
   memory.next = last;
   return undefined;
+}
+
+/** A line read: the object, the first non-space after its last group, and its line end. */
+interface ReadLine {
+  readonly line: RawLine;
+  readonly after: number;
+  readonly rest: number;
+}
+
+/**
+ * Reads the object that starts at `pos` (not a space). `previous`, the last telegram's line at this
+ * index, is a hint only: its OBIS reference is tried first. Looks at no byte past the returned `after`.
+ */
+function readLine(text: string, pos: number, previous: RawLine | undefined): ReadLine | P1Error {
+  const n = text.length;
+  const open = text.indexOf("(", pos);
+  if (open === -1) return malformed(text, pos, "expected OBIS(value)");
+  // A changed line usually keeps its OBIS reference: try the previous one before cutting the reference
+  // out and looking it up. A match holds no line end, so '(' is on this line.
+  let info: ObisInfo | null;
+  if (
+    previous !== undefined &&
+    previous.info.obis.length === open - pos &&
+    sameText(text, pos, previous.info.obis)
+  )
+    info = previous.info;
+  else {
+    if (open > lineEnd(text, pos)) return malformed(text, pos, "expected OBIS(value)");
+    info = OBIS_INFO.get(text.slice(pos, open));
+  }
+  if (!info) return malformed(text, pos, "not an OBIS reference");
+  const groups: string[] = [];
+  let p = open;
+  let after: number; // first non-space after the last group
+  for (;;) {
+    // One pass to the closing ')', noting what the value must not hold or needs joined.
+    let close = p + 1;
+    let wrapped = false;
+    let nested = false;
+    for (; close < n; close++) {
+      const ch = text.charCodeAt(close);
+      if (ch === 0x29) break; // ')'
+      if (ch === 0x28) nested = true;
+      else if (ch === 0x0a || ch === 0x0d) wrapped = true;
+    }
+    if (close === n) return malformed(text, pos, "unterminated value");
+    if (nested) return malformed(text, pos, "'(' inside a value");
+    const group = text.slice(p + 1, close);
+    groups.push(wrapped ? group.replace(/[\r\n]/g, "") : group);
+    p = close + 1;
+    after = skipSpace(text, p);
+    if (text.charCodeAt(after) !== 0x28) break; // another '(' group follows
+    p = after;
+  }
+  const rest = lineEnd(text, p);
+  if (after < rest) return malformed(text, pos, "unexpected text after the value");
+  return { line: { info, groups, object: undefined, warning: undefined, decodedFor: null }, after, rest };
 }
 
 function skipSpace(text: string, pos: number): number {

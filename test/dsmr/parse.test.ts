@@ -310,13 +310,13 @@ describe("parseTelegram: a meter's next telegram, compared byte for byte with th
       at: fc.double({ min: 0, max: 1, noNaN: true }),
       ch: fc.constantFrom(...ALPHABET),
     }),
-    // A byte where lines meet overwritten: the first of a line, the line end before it, the ')' before
-    // that (reading a line looks at the first byte of the next one).
+    // Bytes where lines meet overwritten: from the first of a line back to the ')' before its line end
+    // (reading a line looks at the first byte of the next one; a line may end elsewhere or not at all).
     fc.record({
       kind: fc.constant("seam" as const),
       line: fc.nat(60),
       back: fc.nat(3),
-      ch: fc.constantFrom(..."( )\r\n0!"),
+      ch: fc.constantFrom(..."( )\r\n0!", "\n0", " (", "\n(", "(0)", "\r\n", ")("),
     }),
     // A digit of some line's value changed (what a meter does every second).
     fc.record({ kind: fc.constant("digit" as const), line: fc.nat(60), d: fc.nat(9) }),
@@ -364,7 +364,8 @@ describe("parseTelegram: a meter's next telegram, compared byte for byte with th
       }
       case "seam": {
         const at = head + lines.slice(0, i).reduce((n, l) => n + l.length + 2, 0) - e.back;
-        return at < head || at >= body.length - 1 ? body : `${body.slice(0, at)}${e.ch}${body.slice(at + 1)}`;
+        const end = at + e.ch.length;
+        return at < head || end >= body.length ? body : `${body.slice(0, at)}${e.ch}${body.slice(end)}`;
       }
       case "digit":
         lines[i] = (lines[i] as string).replace(/\d(?=[^(]*\)$)/, String(e.d));
