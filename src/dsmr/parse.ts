@@ -104,6 +104,11 @@ class ReadTelegram {
   readonly lines: RawLine[] = [];
   starts = new Int32Array(64);
   ends = new Int32Array(64);
+  /** The lines' objects, unknown OBIS references and value warnings, for `valuesFor` (undefined: none). */
+  objects: CosemObject[] = [];
+  unknown: string[] = [];
+  lineWarnings: string[] = [];
+  valuesFor: VersionName | null | undefined = undefined;
 
   /** Writes line `k`. */
   setLine(k: number, line: RawLine, start: number, end: number): void {
@@ -145,9 +150,15 @@ export class ParseMemory {
   next = new ReadTelegram();
   /** Indexes of the words in which `next` differs from `last`. */
   changedWords = new Int32Array(0);
-  /** Scratch for updateLines: the lines read anew and their indexes. */
+  /** Scratch for updateLines: the lines read anew and their indexes; `updatedCount` of them. */
   readonly updated: RawLine[] = [];
   readonly updatedAt: number[] = [];
+  updatedCount = 0;
+  /**
+   * The version `last`'s values were decoded for before updateLines changed its lines (which leaves
+   * them undecoded until the values step puts the new lines' objects in).
+   */
+  valuesBefore: VersionName | null | undefined = undefined;
   shape: Shape | undefined;
 }
 
@@ -292,11 +303,13 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   if (headerEnd === -1)
     return fail("MALFORMED_LINE", "telegram has no line after its header", { header: preview(text) });
   const header = text.slice(1, text.charCodeAt(headerEnd - 1) === 0x0d ? headerEnd - 1 : headerEnd);
-  if (changed < 0 || !updateLines(text, headerEnd + 1, memory, changed)) {
+  const inPlace = changed >= 0 && updateLines(text, headerEnd + 1, memory, changed);
+  if (!inPlace) {
     const error = readLines(text, headerEnd + 1, memory, changed);
     if (error) return { ok: false, error };
   }
-  const lines = memory.last.lines;
+  const table = memory.last;
+  const lines = table.lines;
 
   // ---- Version ----
   const version = versionOf(lines, crc === "valid", memory);
@@ -307,16 +320,56 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   }
 
   // ---- Values ----
+  if (!(inPlace && memory.valuesBefore === version && updateValues(table, memory, version)))
+    decodeValues(table, version);
+  return {
+    ok: true,
+    telegram: {
+      header,
+      version,
+      crc,
+      objects: table.objects.slice(),
+      unknown: table.unknown.slice(),
+      warnings: warnings.concat(table.lineWarnings),
+    },
+  };
+}
+
+/** Decodes every line of `table` for `version` (lines decoded for it before keep their object). */
+function decodeValues(table: ReadTelegram, version: VersionName | null): void {
   const objects: CosemObject[] = [];
   const unknown: string[] = [];
-  for (const l of lines) {
+  const lineWarnings: string[] = [];
+  for (const l of table.lines) {
     if (l.object === undefined || l.decodedFor !== version) decodeLine(l, version);
     const object = l.object as CosemObject;
-    if (l.warning !== undefined) warnings.push(l.warning);
+    if (l.warning !== undefined) lineWarnings.push(l.warning);
     if (object.def === undefined) unknown.push(object.obis);
     objects.push(object);
   }
-  return { ok: true, telegram: { header, version, crc, objects, unknown, warnings } };
+  table.objects = objects;
+  table.unknown = unknown;
+  table.lineWarnings = lineWarnings;
+  table.valuesFor = version;
+}
+
+/**
+ * After updateLines, when the table's values were decoded for this version: decodes the lines read
+ * anew into their places. False when a list would change (the table, or a new line, has an unknown object or
+ * a warning): decodeValues then does it all.
+ */
+function updateValues(table: ReadTelegram, memory: ParseMemory, version: VersionName | null): boolean {
+  if (table.unknown.length > 0 || table.lineWarnings.length > 0) return false;
+  for (let i = 0; i < memory.updatedCount; i++) {
+    const at = memory.updatedAt[i] as number;
+    const l = table.lines[at] as RawLine;
+    if (l.object === undefined || l.decodedFor !== version) decodeLine(l, version);
+    const object = l.object as CosemObject;
+    if (l.warning !== undefined || object.def === undefined) return false;
+    table.objects[at] = object;
+  }
+  table.valuesFor = version;
+  return true;
 }
 
 /** Decodes a line's object for `version` into the line. */
@@ -364,6 +417,9 @@ function updateLines(text: string, from: number, memory: ParseMemory, changed: n
     }
   }
   for (let i = 0; i < u; i++) last.lines[updatedAt[i] as number] = updated[i] as RawLine;
+  memory.updatedCount = u;
+  memory.valuesBefore = last.valuesFor;
+  last.valuesFor = undefined;
   const bytes = last.bytes;
   last.bytes = next.bytes;
   next.bytes = bytes;
@@ -414,6 +470,7 @@ function readLines(text: string, from: number, memory: ParseMemory, changed: num
     pos = read.rest;
   }
   next.lines.length = k;
+  next.valuesFor = undefined;
   memory.last = next;
   memory.next = last;
   return undefined;
