@@ -249,7 +249,7 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   const { last, next } = memory;
   next.bytes.fill(buf, length);
   next.crc = -1;
-  let changed = -1; // how many words changed; -1: not compared
+  let changed = -1; // how many words changed; -1: another length, lines are compared one by one
   if (last.bytes.length === length) {
     if (memory.changedWords.length < next.bytes.words.length)
       memory.changedWords = new Int32Array(next.bytes.words.length);
@@ -434,7 +434,8 @@ function updateLines(text: string, from: number, memory: ParseMemory, changed: n
  * `changed` >= 0 the telegram has the last one's length and differs from it only in the first
  * `changed` words of `memory.changedWords`: a line of the last telegram that started at the same
  * position and whose bytes through the end of its reading are unchanged reads the same, so it is taken
- * as it is.
+ * as it is. With another length (`changed` -1) such lines are looked for by comparing their bytes, at
+ * the same position or moved by the difference in length.
  */
 function readLines(text: string, from: number, memory: ParseMemory, changed: number): P1Error | undefined {
   const { last, next } = memory;
@@ -443,6 +444,7 @@ function readLines(text: string, from: number, memory: ParseMemory, changed: num
   let k = 0; // lines read
   let m = 0; // the first of the last telegram's lines that starts at or after pos
   let c = 0; // the first changed word at or after pos's word
+  let moved = false; // another length: the last line taken over had moved
   let pos = from;
   const n = text.length;
   while (pos < n) {
@@ -463,6 +465,21 @@ function readLines(text: string, from: number, memory: ParseMemory, changed: num
         }
         if (k > first) continue;
       }
+    } else if (lastCount > 0) {
+      // Another length: a line grew or shrank, the lines before it are where they were, those after it
+      // moved by the difference (tried first once a moved line was found).
+      const shift = next.bytes.length - last.bytes.length;
+      let j = sameLineAt(last, next.bytes, pos, moved ? shift : 0, n);
+      if (j < 0) {
+        j = sameLineAt(last, next.bytes, pos, moved ? 0 : shift, n);
+        if (j >= 0) moved = !moved;
+      }
+      if (j >= 0) {
+        const end = pos + (last.ends[j] as number) - (last.starts[j] as number);
+        next.setLine(k++, last.lines[j] as RawLine, pos, end);
+        pos = end;
+        continue;
+      }
     }
     const read = readLine(text, pos, last.lines[k]);
     if (read instanceof P1Error) return read;
@@ -474,6 +491,31 @@ function readLines(text: string, from: number, memory: ParseMemory, changed: num
   memory.last = next;
   memory.next = last;
   return undefined;
+}
+
+/**
+ * The index of the last telegram's line that started at `pos - shift`, if its bytes through the end of
+ * its reading are the bytes at `pos` now (and it ended the text if and only if they do), else -1: that
+ * line reads the same here.
+ */
+function sameLineAt(last: ReadTelegram, now: WordBytes, pos: number, shift: number, n: number): number {
+  const count = last.lines.length;
+  const start = pos - shift;
+  let lo = 0;
+  let hi = count - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((last.starts[mid] as number) < start) lo = mid + 1;
+    else hi = mid;
+  }
+  if (count === 0 || last.starts[lo] !== start) return -1;
+  const end = last.ends[lo] as number;
+  const lastN = last.bytes.length - 1; // the last text's length: its '!'
+  if (end - start + pos > n || (end === lastN) !== (end - start + pos === n)) return -1;
+  const before = last.bytes.bytes;
+  const bytes = now.bytes;
+  for (let i = 0; i <= end - start; i++) if (before[start + i] !== bytes[pos + i]) return -1;
+  return lo;
 }
 
 /** A line read: the object, the first non-space after its last group, and its line end. */

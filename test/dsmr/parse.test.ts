@@ -421,6 +421,14 @@ describe("parseTelegram: a meter's next telegram, compared byte for byte with th
     crc: crcMode,
   });
 
+  it("a line that ended the last telegram and is followed by more now reads as it does fresh", () => {
+    // A '!' ended the line before; now another '!' follows, so that one is the end and the line is not.
+    const memory = new ParseMemory();
+    parseTelegram(Buffer.from("/X\r\n\r\n1-0:1.8.1(1)!", "latin1"), memory);
+    const now = Buffer.from("/X\r\n\r\n1-0:1.8.1(1)! x\r\n!", "latin1");
+    expect(comparable(parseTelegram(now, memory))).toEqual(comparable(parseTelegram(now, new ParseMemory())));
+  });
+
   it("parses every telegram of a chain as a fresh memory does (property)", () => {
     fc.assert(
       fc.property(
