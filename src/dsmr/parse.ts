@@ -135,6 +135,12 @@ interface Shape {
 }
 
 /**
+ * A meter's next telegram changes ~10 words; one that changes more than this many (another meter, a
+ * message appearing) is read by comparing lines one by one. Bounds the memory a stream keeps.
+ */
+const MAX_CHANGED_WORDS = 128;
+
+/**
  * What parseTelegram remembers of the telegram before, to skip work; hints only, results never depend
  * on it. A meter repeats its lines in the same order and most of them verbatim (ids, counters, tariff,
  * zero registers), and its values keep their width, so the next telegram has the same length and
@@ -149,7 +155,7 @@ export class ParseMemory {
   /** The telegram being read; it becomes `last` once its lines are read. */
   next = new ReadTelegram();
   /** Indexes of the words in which `next` differs from `last`. */
-  changedWords = new Int32Array(0);
+  changedWords = new Int32Array(MAX_CHANGED_WORDS);
   /** Scratch for updateLines: the lines read anew and their indexes; `updatedCount` of them. */
   readonly updated: RawLine[] = [];
   readonly updatedAt: number[] = [];
@@ -249,12 +255,9 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   const { last, next } = memory;
   next.bytes.fill(buf, length);
   next.crc = -1;
-  let changed = -1; // how many words changed; -1: another length, lines are compared one by one
-  if (last.bytes.length === length) {
-    if (memory.changedWords.length < next.bytes.words.length)
-      memory.changedWords = new Int32Array(next.bytes.words.length);
-    changed = differingWords(last.bytes, next.bytes, memory.changedWords);
-  }
+  // How many words changed; -1: another length or too many changes, lines are compared one by one.
+  const changed =
+    last.bytes.length === length ? differingWords(last.bytes, next.bytes, memory.changedWords) : -1;
 
   // ---- CRC: the characters after '!' up to the line end ----
   let crcEnd = bang + 1;
@@ -418,6 +421,7 @@ function updateLines(text: string, from: number, memory: ParseMemory, changed: n
   }
   for (let i = 0; i < u; i++) last.lines[updatedAt[i] as number] = updated[i] as RawLine;
   memory.updatedCount = u;
+  updated.length = u;
   memory.valuesBefore = last.valuesFor;
   last.valuesFor = undefined;
   const bytes = last.bytes;
@@ -490,6 +494,7 @@ function readLines(text: string, from: number, memory: ParseMemory, changed: num
   next.valuesFor = undefined;
   memory.last = next;
   memory.next = last;
+  last.lines.length = 0; // only its bytes are used until the next readLines: let the lines go
   return undefined;
 }
 

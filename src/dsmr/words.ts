@@ -18,7 +18,7 @@ export class WordBytes {
     const copied = source.length - length <= 16 ? source : source.subarray(0, length);
     if (Math.max(end, copied.length) > this.bytes.length) {
       // Grown to the largest telegram seen (the framer caps telegrams); a little slack for the next.
-      this.words = new Int32Array((Math.max(end, copied.length) >>> 2) + 64);
+      this.words = new Int32Array((Math.max(end, copied.length) >>> 2) + 16);
       this.bytes = new Uint8Array(this.words.buffer);
     }
     const bytes = this.bytes;
@@ -29,14 +29,20 @@ export class WordBytes {
 }
 
 /**
- * Indexes of the words in which `a` and `b` (of equal length) differ, ascending, into `out`, which has
- * room for every word; returns how many.
+ * Indexes of the words in which `a` and `b` (of equal length) differ, ascending, into `out`; returns how
+ * many, or -1 when there are more than `out` holds.
  */
 export function differingWords(a: WordBytes, b: WordBytes, out: Int32Array): number {
   const x = a.words;
   const y = b.words;
   const n = (a.length + 3) >>> 2;
+  const room = out.length;
   let count = 0;
-  for (let w = 0; w < n; w++) if (x[w] !== y[w]) out[count++] = w;
+  for (let w = 0; w < n; w++) {
+    if (x[w] !== y[w]) {
+      if (count === room) return -1;
+      out[count++] = w;
+    }
+  }
   return count;
 }

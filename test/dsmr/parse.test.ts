@@ -320,6 +320,8 @@ describe("parseTelegram: a meter's next telegram, compared byte for byte with th
     }),
     // A digit of some line's value changed (what a meter does every second).
     fc.record({ kind: fc.constant("digit" as const), line: fc.nat(60), d: fc.nat(9) }),
+    // Every digit of every value changed (more words than the parser lists).
+    fc.record({ kind: fc.constant("values" as const), d: fc.nat(9) }),
     // The M-Bus channel of some sub-meter line moved (another channel, or a device swapped).
     fc.record({ kind: fc.constant("channel" as const), line: fc.nat(60), b: fc.integer({ min: 0, max: 4 }) }),
     // Two lines swap places.
@@ -370,6 +372,8 @@ describe("parseTelegram: a meter's next telegram, compared byte for byte with th
       case "digit":
         lines[i] = (lines[i] as string).replace(/\d(?=[^(]*\)$)/, String(e.d));
         return withLines(lines);
+      case "values":
+        return body.replace(/\([^()]*\)/g, (v) => v.replace(/\d/g, String(e.d)));
       case "channel":
         lines[i] = (lines[i] as string).replace(/^0-\d:/, `0-${e.b}:`);
         return withLines(lines);
