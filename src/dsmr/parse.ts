@@ -421,7 +421,6 @@ function updateLines(text: string, from: number, memory: ParseMemory, changed: n
   }
   for (let i = 0; i < u; i++) last.lines[updatedAt[i] as number] = updated[i] as RawLine;
   memory.updatedCount = u;
-  updated.length = u;
   memory.valuesBefore = last.valuesFor;
   last.valuesFor = undefined;
   const bytes = last.bytes;
