@@ -15,6 +15,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const ENTRY = "src/cli/main.ts";
 /** Inputs the bundle depends on besides the modules esbuild reports: this script and the compiler settings. */
 const EXTRA_INPUTS = ["src/cli/build.mjs", "src/cli/build-manifest.mjs", "tsconfig.json"];
+const IMPORT_META_URL = /\bimport\.meta\.url\b/;
 
 /**
  * A module that asks for its own location (`import.meta.url`: the .proto files, package.json) must get
@@ -28,10 +29,10 @@ function sourceUrlPlugin(outdir) {
       // Only our own .ts files: dependencies are external (packages: "external").
       build.onLoad({ filter: /\.ts$/ }, (args) => {
         const text = readFileSync(args.path, "utf8");
-        if (!text.includes("import.meta.url")) return { contents: text, loader: "ts" };
+        if (!IMPORT_META_URL.test(text)) return { contents: text, loader: "ts" };
         const fromBundle = relative(outdir, args.path).split("\\").join("/");
         const url = `new URL(${JSON.stringify(fromBundle)}, import.meta.url).href`;
-        return { contents: text.replaceAll("import.meta.url", url), loader: "ts" };
+        return { contents: text.replace(new RegExp(IMPORT_META_URL, "g"), url), loader: "ts" };
       });
     },
   };

@@ -104,7 +104,7 @@ describe("p1-gateway launcher", () => {
       copyFileSync(join(ROOT, file), join(root, file));
     }
     writeFileSync(join(root, "package.json"), JSON.stringify({ type: "module" }));
-    symlinkSync(join(ROOT, "node_modules"), join(root, "node_modules"), "dir");
+    symlinkSync(join(ROOT, "node_modules"), join(root, "node_modules"), "junction");
     const main = (from: string) =>
       `export async function main(argv: readonly string[]): Promise<number> {\n` +
       `  process.stdout.write(${JSON.stringify(from)} + " " + argv.join(" ") + "\\n");\n  return 3;\n}\n`;
@@ -146,7 +146,7 @@ describe("the build (src/cli/build.mjs)", () => {
   it("bundles the CLI so it serves, with its files found and stack traces in src/", async () => {
     const out = tempDir();
     // The bundle loads its dependencies from node_modules beside it, as dist/ does.
-    symlinkSync(join(ROOT, "node_modules"), join(out, "node_modules"), "dir");
+    symlinkSync(join(ROOT, "node_modules"), join(out, "node_modules"), "junction");
     const manifest = await build(out);
     expect(isFresh(ROOT, manifest)).toBe(true);
     const files = Object.keys((JSON.parse(readFileSync(manifest, "utf8")) as { files: object }).files);
