@@ -42,7 +42,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     out(HELP);
     return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS[name];
+  // Own keys only: "constructor" or "toString" is an unknown command, not Object.prototype's.
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) {
     process.stderr.write(`p1-gateway: unknown command ${JSON.stringify(name)}\n\n${HELP}\n`);
     return 2;

@@ -1,11 +1,12 @@
 import { P1Error, preview } from "../shared/index.ts";
-import { crc16, formatCrc } from "./crc.ts";
+import { crc16, crc16Update, formatCrc } from "./crc.ts";
 import { BoundedMemo } from "./memo.ts";
 import { detectVersion, lookupObject, mbusKey } from "./spec/lookup.ts";
 import { OBJECTS } from "./spec/objects.ts";
 import type { ObjectDef } from "./spec/types.ts";
 import { VERSIONS, type VersionName } from "./spec/versions.ts";
 import { decodeUnknown, decodeValue, parseDecimal, type Value } from "./values.ts";
+import { differingWords, WordBytes } from "./words.ts";
 
 /** One object of a telegram. */
 export interface CosemObject {
@@ -56,24 +57,20 @@ interface ObisInfo {
   readonly b: number;
   /** Definition per detected version (null = no version), filled on first use. */
   readonly defs: Map<VersionName | null, ObjectDef | undefined>;
+  /** The version looked up last (undefined: none yet) and its definition: a meter keeps its version. */
+  lastVersion: VersionName | null | undefined;
+  lastDef: ObjectDef | undefined;
 }
 
 /** One object as read from the text, before its value is decoded. */
 interface RawLine {
   readonly info: ObisInfo;
   readonly groups: string[];
-  /** The object's text from its OBIS reference through its last ')'. */
-  readonly text: string;
   /** The object decoded for `decodedFor` (decoding depends only on the text and the version). */
-  decoded: DecodedLine | undefined;
-  decodedFor: VersionName | null;
-}
-
-/** What one line contributes to a telegram. */
-interface DecodedLine {
-  readonly object: CosemObject;
+  object: CosemObject | undefined;
   /** Why the value was kept raw, if it was. */
-  readonly warning: string | undefined;
+  warning: string | undefined;
+  decodedFor: VersionName | null;
 }
 
 // Meters repeat the same few dozen OBIS spellings forever; noise can produce many, so the memo is capped.
@@ -89,15 +86,44 @@ const OBIS_INFO = new BoundedMemo<ObisInfo | null>(2048, (written) => {
     wildcard: b !== 0 ? mbusKey(m[1] as string, m[3] as string) : null,
     b,
     defs: new Map(),
+    lastVersion: undefined,
+    lastDef: undefined,
   };
 });
 
-/** The last telegram read: its text, its lines in order, where each started, which were read anew. */
-interface LastTelegram {
-  readonly text: string;
-  readonly lines: readonly RawLine[];
-  readonly starts: readonly number[];
-  readonly fresh: readonly boolean[];
+/**
+ * A telegram as read: its bytes through '!', their CRC (when it was computed), and its lines in order
+ * with where each started and where its reading ended: the first non-space after its last group (the
+ * next line's start, or the end). Reading a line looks at no byte outside [start, end].
+ */
+class ReadTelegram {
+  bytes = new WordBytes();
+  /** CRC-16 of `bytes`, or -1 when not computed (a telegram without CRC). */
+  crc = -1;
+  /** The lines, kept allocated from one telegram to the next (as the word buffers are). */
+  readonly lines: RawLine[] = [];
+  starts = new Int32Array(64);
+  ends = new Int32Array(64);
+  /** The lines' objects, unknown OBIS references and value warnings, for `valuesFor` (undefined: none). */
+  objects: CosemObject[] = [];
+  unknown: string[] = [];
+  lineWarnings: string[] = [];
+  valuesFor: VersionName | null | undefined = undefined;
+
+  /** Writes line `k`. */
+  setLine(k: number, line: RawLine, start: number, end: number): void {
+    if (k === this.starts.length) {
+      const starts = new Int32Array(2 * k);
+      const ends = new Int32Array(2 * k);
+      starts.set(this.starts);
+      ends.set(this.ends);
+      this.starts = starts;
+      this.ends = ends;
+    }
+    this.lines[k] = line;
+    this.starts[k] = start;
+    this.ends[k] = end;
+  }
 }
 
 /** The version found for a telegram shape (same OBIS spellings, same 1-3:0.2.8, same CRC presence). */
@@ -109,15 +135,36 @@ interface Shape {
 }
 
 /**
+ * A meter's next telegram changes ~10 words; one that changes more than this many (another meter, a
+ * message appearing) is read by comparing lines one by one. Bounds the memory a stream keeps.
+ */
+const MAX_CHANGED_WORDS = 128;
+
+/**
  * What parseTelegram remembers of the telegram before, to skip work; hints only, results never depend
  * on it. A meter repeats its lines in the same order and most of them verbatim (ids, counters, tariff,
- * zero registers): a line whose text equals the previous telegram's at the same index is that line
- * again, decoding and all; and a telegram of the same shape has the same version. Shapes whose detection
- * looked at a unit are not kept: the unit is a value. One memory per stream (TelegramDecoder keeps its
- * own), so interleaved meters do not evict each other's hints.
+ * zero registers), and its values keep their width, so the next telegram has the same length and
+ * differs in a few words only: the CRC is updated from the one before by those words, and a line at
+ * the same position whose bytes (through the end of its reading) are unchanged is that line again,
+ * decoding and all. A telegram of the same shape has the same version; shapes whose detection looked
+ * at a unit are not kept: the unit is a value. One memory per stream (TelegramDecoder keeps its own),
+ * so interleaved meters do not evict each other's hints.
  */
 export class ParseMemory {
-  last: LastTelegram = { text: "", lines: [], starts: [], fresh: [] };
+  last = new ReadTelegram();
+  /** The telegram being read; it becomes `last` once its lines are read. */
+  next = new ReadTelegram();
+  /** Indexes of the words in which `next` differs from `last`. */
+  changedWords = new Int32Array(MAX_CHANGED_WORDS);
+  /** Scratch for updateLines: the lines read anew and their indexes; `updatedCount` of them. */
+  readonly updated: RawLine[] = [];
+  readonly updatedAt: number[] = [];
+  updatedCount = 0;
+  /**
+   * The version `last`'s values were decoded for before updateLines changed its lines (which leaves
+   * them undecoded until the values step puts the new lines' objects in).
+   */
+  valuesBefore: VersionName | null | undefined = undefined;
   shape: Shape | undefined;
 }
 
@@ -125,7 +172,13 @@ export class ParseMemory {
 const SHARED_MEMORY = new ParseMemory();
 
 function versionOf(lines: readonly RawLine[], hasCrc: boolean, memory: ParseMemory): VersionName | null {
-  const p1Version = lines.find((l) => l.info.key === P1_VERSION_KEY)?.groups[0];
+  let p1Version: string | undefined;
+  for (const l of lines) {
+    if (l.info.key === P1_VERSION_KEY) {
+      p1Version = l.groups[0];
+      break;
+    }
+  }
   const shape = memory.shape;
   if (
     shape &&
@@ -154,9 +207,15 @@ function versionOf(lines: readonly RawLine[], hasCrc: boolean, memory: ParseMemo
 }
 
 function defOf(info: ObisInfo, version: VersionName | null): ObjectDef | undefined {
-  if (info.defs.has(version)) return info.defs.get(version);
-  const def = lookupObject(version, info.key, info.wildcard);
-  info.defs.set(version, def);
+  if (info.lastVersion === version) return info.lastDef;
+  let def: ObjectDef | undefined;
+  if (info.defs.has(version)) def = info.defs.get(version);
+  else {
+    def = lookupObject(version, info.key, info.wildcard);
+    info.defs.set(version, def);
+  }
+  info.lastVersion = version;
+  info.lastDef = def;
   return def;
 }
 
@@ -191,6 +250,15 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   const bang = buf.lastIndexOf(BANG);
   if (bang === -1) return fail("TRUNCATED", "telegram has no end marker '!'", { bytes: buf.length });
 
+  // ---- Comparison with the telegram before: the words that changed, when it had the same length ----
+  const length = bang + 1;
+  const { last, next } = memory;
+  next.bytes.fill(buf, length);
+  next.crc = -1;
+  // How many words changed; -1: another length or too many changes, lines are compared one by one.
+  const changed =
+    last.bytes.length === length ? differingWords(last.bytes, next.bytes, memory.changedWords) : -1;
+
   // ---- CRC: the characters after '!' up to the line end ----
   let crcEnd = bang + 1;
   while (crcEnd < buf.length && crcEnd - bang <= 8 && buf[crcEnd] !== 0x0d && buf[crcEnd] !== 0x0a) crcEnd++;
@@ -199,7 +267,13 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   // The usual spelling, four upper-case hex digits that match, is checked on the bytes; anything else
   // (no CRC, other spellings, a mismatch) takes the general path, which words the errors and warnings
   // (a mismatch computes the CRC once more there: only for a broken telegram).
-  if (crcEnd === bang + 5 && isWrittenCrc(buf, bang + 1, crc16(buf, 0, bang + 1))) crc = "valid";
+  if (crcEnd === bang + 5) {
+    next.crc =
+      changed >= 0 && last.crc >= 0
+        ? crc16Update(last.crc, last.bytes.bytes, next.bytes.bytes, memory.changedWords, changed, length)
+        : crc16(buf, 0, length);
+  }
+  if (next.crc >= 0 && isWrittenCrc(buf, bang + 1, next.crc)) crc = "valid";
   else {
     const crcText = buf.toString("latin1", bang + 1, crcEnd).trim();
     if (crcText.length > 0) {
@@ -222,6 +296,7 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
       if (crcText !== formatCrc(expected))
         warnings.push(`CRC written as ${JSON.stringify(crcText)} (accepted by value)`);
       crc = "valid";
+      next.crc = expected;
     }
   }
 
@@ -231,9 +306,13 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   if (headerEnd === -1)
     return fail("MALFORMED_LINE", "telegram has no line after its header", { header: preview(text) });
   const header = text.slice(1, text.charCodeAt(headerEnd - 1) === 0x0d ? headerEnd - 1 : headerEnd);
-  const lines: RawLine[] = [];
-  const error = readLines(text, headerEnd + 1, lines, memory);
-  if (error) return { ok: false, error };
+  const inPlace = changed >= 0 && updateLines(text, headerEnd + 1, memory, changed);
+  if (!inPlace) {
+    const error = readLines(text, headerEnd + 1, memory, changed);
+    if (error) return { ok: false, error };
+  }
+  const table = memory.last;
+  const lines = table.lines;
 
   // ---- Version ----
   const version = versionOf(lines, crc === "valid", memory);
@@ -244,22 +323,60 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   }
 
   // ---- Values ----
+  if (!(inPlace && memory.valuesBefore === version && updateValues(table, memory, version)))
+    decodeValues(table, version);
+  return {
+    ok: true,
+    telegram: {
+      header,
+      version,
+      crc,
+      objects: table.objects.slice(),
+      unknown: table.unknown.slice(),
+      warnings: warnings.concat(table.lineWarnings),
+    },
+  };
+}
+
+/** Decodes every line of `table` for `version` (lines decoded for it before keep their object). */
+function decodeValues(table: ReadTelegram, version: VersionName | null): void {
   const objects: CosemObject[] = [];
   const unknown: string[] = [];
-  for (const l of lines) {
-    if (l.decoded === undefined || l.decodedFor !== version) {
-      l.decoded = decodeLine(l, version);
-      l.decodedFor = version;
-    }
-    const { object, warning } = l.decoded;
-    if (warning !== undefined) warnings.push(warning);
+  const lineWarnings: string[] = [];
+  for (const l of table.lines) {
+    if (l.object === undefined || l.decodedFor !== version) decodeLine(l, version);
+    const object = l.object as CosemObject;
+    if (l.warning !== undefined) lineWarnings.push(l.warning);
     if (object.def === undefined) unknown.push(object.obis);
     objects.push(object);
   }
-  return { ok: true, telegram: { header, version, crc, objects, unknown, warnings } };
+  table.objects = objects;
+  table.unknown = unknown;
+  table.lineWarnings = lineWarnings;
+  table.valuesFor = version;
 }
 
-function decodeLine(l: RawLine, version: VersionName | null): DecodedLine {
+/**
+ * After updateLines, when the table's values were decoded for this version: decodes the lines read
+ * anew into their places. False when a list would change (the table, or a new line, has an unknown object or
+ * a warning): decodeValues then does it all.
+ */
+function updateValues(table: ReadTelegram, memory: ParseMemory, version: VersionName | null): boolean {
+  if (table.unknown.length > 0 || table.lineWarnings.length > 0) return false;
+  for (let i = 0; i < memory.updatedCount; i++) {
+    const at = memory.updatedAt[i] as number;
+    const l = table.lines[at] as RawLine;
+    if (l.object === undefined || l.decodedFor !== version) decodeLine(l, version);
+    const object = l.object as CosemObject;
+    if (l.warning !== undefined || object.def === undefined) return false;
+    table.objects[at] = object;
+  }
+  table.valuesFor = version;
+  return true;
+}
+
+/** Decodes a line's object for `version` into the line. */
+function decodeLine(l: RawLine, version: VersionName | null): void {
   const { info } = l;
   const def = defOf(info, version);
   let value: Value;
@@ -271,112 +388,195 @@ function decodeLine(l: RawLine, version: VersionName | null): DecodedLine {
       value = { kind: "raw", values: l.groups };
     } else value = decoded;
   } else value = decodeUnknown(l.groups);
-  const object = { obis: info.obis, key: info.key, channel: def?.meter === "mbus" ? info.b : 0, def, value };
-  return { object, warning };
+  l.object = { obis: info.obis, key: info.key, channel: def?.meter === "mbus" ? info.b : 0, def, value };
+  l.warning = warning;
+  l.decodedFor = version;
 }
 
 /**
- * Splits the body into `OBIS(group)(group)...` objects. A group may continue on the next line (DSMR
- * 2.2/3.0 gas value) and a group's text may wrap over a line end (long 96.13.0 messages); both are
- * joined. Blank lines are skipped.
+ * The common case of a meter's next telegram, in place: the telegram has the last one's length, the
+ * lines that hold a changed word read without error and each ends where it ended before, so every
+ * line starts where it did and the others read as they did. Replaces those lines in `memory.last`,
+ * which takes this telegram's bytes; false, changing nothing, when that does not hold (readLines then
+ * reads the telegram).
  */
-function readLines(text: string, from: number, out: RawLine[], memory: ParseMemory): P1Error | undefined {
-  const last = memory.last;
+function updateLines(text: string, from: number, memory: ParseMemory, changed: number): boolean {
+  const { last, next } = memory;
+  const count = last.lines.length;
+  if (count === 0 || skipSpace(text, from) !== last.starts[0]) return false;
+  const { changedWords, updated, updatedAt } = memory;
+  let u = 0;
+  let m = 0; // the first line that ends at or after the current word
+  for (let c = 0; c < changed; c++) {
+    const w = changedWords[c] as number;
+    while (m < count && (last.ends[m] as number) >>> 2 < w) m++;
+    // Lines meet at a position (one ends where the next starts): a word may hold parts of several.
+    for (let j = m; j < count && (last.starts[j] as number) >>> 2 <= w; j++) {
+      if (u > 0 && (updatedAt[u - 1] as number) >= j) continue;
+      const read = readLine(text, last.starts[j] as number, last.lines[j]);
+      if (read instanceof P1Error || read.after !== last.ends[j]) return false;
+      updated[u] = read.line;
+      updatedAt[u++] = j;
+    }
+  }
+  for (let i = 0; i < u; i++) last.lines[updatedAt[i] as number] = updated[i] as RawLine;
+  memory.updatedCount = u;
+  memory.valuesBefore = last.valuesFor;
+  last.valuesFor = undefined;
+  const bytes = last.bytes;
+  last.bytes = next.bytes;
+  next.bytes = bytes;
+  last.crc = next.crc;
+  return true;
+}
+
+/**
+ * Splits the body into `OBIS(group)(group)...` objects into `memory.next`, which then becomes
+ * `memory.last`. A group may continue on the next line (DSMR 2.2/3.0 gas value) and a group's text may
+ * wrap over a line end (long 96.13.0 messages); both are joined. Blank lines are skipped. With
+ * `changed` >= 0 the telegram has the last one's length and differs from it only in the first
+ * `changed` words of `memory.changedWords`: a line of the last telegram that started at the same
+ * position and whose bytes through the end of its reading are unchanged reads the same, so it is taken
+ * as it is. With another length (`changed` -1) such lines are looked for by comparing their bytes, at
+ * the same position or moved by the difference in length.
+ */
+function readLines(text: string, from: number, memory: ParseMemory, changed: number): P1Error | undefined {
+  const { last, next } = memory;
+  const changedWords = memory.changedWords;
+  const lastCount = last.lines.length;
+  let k = 0; // lines read
+  let m = 0; // the first of the last telegram's lines that starts at or after pos
+  let c = 0; // the first changed word at or after pos's word
+  let moved = false; // another length: the last line taken over had moved
   let pos = from;
   const n = text.length;
-  const starts: number[] = [];
-  const fresh: boolean[] = [];
   while (pos < n) {
     pos = skipSpace(text, pos);
     if (pos >= n) break;
-    const i = out.length;
-    const repeated = repeatedLines(last, text, pos, i);
-    if (repeated > 0) {
-      // The previous telegram's lines from this index on, verbatim, unless more groups follow them here.
-      const base = last.starts[i] as number;
-      const k = i + repeated - 1;
-      const p = pos + (last.starts[k] as number) - base + (last.lines[k] as RawLine).text.length;
-      const after = skipSpace(text, p);
-      if (text.charCodeAt(after) !== 0x28) {
-        const rest = lineEnd(text, p);
-        if (after < rest) return malformed(text, pos, "unexpected text after the value");
-        for (let j = i; j <= k; j++) {
-          out.push(last.lines[j] as RawLine);
-          starts.push(pos + (last.starts[j] as number) - base);
-          fresh.push(false);
+    if (changed >= 0) {
+      while (m < lastCount && (last.starts[m] as number) < pos) m++;
+      if (m < lastCount && last.starts[m] === pos) {
+        while (c < changed && (changedWords[c] as number) < pos >>> 2) c++;
+        // The last telegram's lines from here up to the next changed word read as they did.
+        const limit = c < changed ? (changedWords[c] as number) : 0x7fffffff;
+        const first = k;
+        while (m < lastCount && last.starts[m] === pos && (last.ends[m] as number) >>> 2 < limit) {
+          const end = last.ends[m] as number;
+          next.setLine(k++, last.lines[m] as RawLine, pos, end);
+          pos = end;
+          m++;
         }
-        pos = rest;
+        if (k > first) continue;
+      }
+    } else if (lastCount > 0) {
+      // Another length: a line grew or shrank, the lines before it are where they were, those after it
+      // moved by the difference (tried first once a moved line was found).
+      const shift = next.bytes.length - last.bytes.length;
+      let j = sameLineAt(last, next.bytes, pos, moved ? shift : 0, n);
+      if (j < 0) {
+        j = sameLineAt(last, next.bytes, pos, moved ? 0 : shift, n);
+        if (j >= 0) moved = !moved;
+      }
+      if (j >= 0) {
+        const end = pos + (last.ends[j] as number) - (last.starts[j] as number);
+        next.setLine(k++, last.lines[j] as RawLine, pos, end);
+        pos = end;
         continue;
       }
     }
-    const previous = last.lines[i];
-    const open = text.indexOf("(", pos);
-    if (open === -1) return malformed(text, pos, "expected OBIS(value)");
-    // A changed line usually keeps its OBIS reference: try the previous one before cutting the reference
-    // out and looking it up. A match holds no line end, so '(' is on this line.
-    let info: ObisInfo | null;
-    if (
-      previous !== undefined &&
-      previous.info.obis.length === open - pos &&
-      sameText(text, pos, previous.info.obis)
-    )
-      info = previous.info;
-    else {
-      if (open > lineEnd(text, pos)) return malformed(text, pos, "expected OBIS(value)");
-      info = OBIS_INFO.get(text.slice(pos, open));
-    }
-    if (!info) return malformed(text, pos, "not an OBIS reference");
-    const groups: string[] = [];
-    let p = open;
-    let after: number; // first non-space after the last group
-    for (;;) {
-      // One pass to the closing ')', noting what the value must not hold or needs joined.
-      let close = p + 1;
-      let wrapped = false;
-      let nested = false;
-      for (; close < n; close++) {
-        const c = text.charCodeAt(close);
-        if (c === 0x29) break; // ')'
-        if (c === 0x28) nested = true;
-        else if (c === 0x0a || c === 0x0d) wrapped = true;
-      }
-      if (close === n) return malformed(text, pos, "unterminated value");
-      if (nested) return malformed(text, pos, "'(' inside a value");
-      const group = text.slice(p + 1, close);
-      groups.push(wrapped ? group.replace(/[\r\n]/g, "") : group);
-      p = close + 1;
-      after = skipSpace(text, p);
-      if (text.charCodeAt(after) !== 0x28) break; // another '(' group follows
-      p = after;
-    }
-    const rest = lineEnd(text, p);
-    if (after < rest) return malformed(text, pos, "unexpected text after the value");
-    out.push({ info, groups, text: text.slice(pos, p), decoded: undefined, decodedFor: null });
-    starts.push(pos);
-    fresh.push(true);
-    pos = rest;
+    const read = readLine(text, pos, last.lines[k]);
+    if (read instanceof P1Error) return read;
+    next.setLine(k++, read.line, pos, read.after);
+    pos = read.rest;
   }
-  memory.last = { text, lines: out, starts, fresh };
+  next.lines.length = k;
+  next.valuesFor = undefined;
+  memory.last = next;
+  memory.next = last;
+  last.lines.length = 0; // only its bytes are used until the next readLines: let the lines go
   return undefined;
 }
 
 /**
- * How many of the last telegram's lines, from index `i` on, recur verbatim at `pos`. Lines that were
- * repeated last time are compared as one run (one comparison instead of one per line); failing that,
- * line `i` alone. The caller still checks what follows the last of them.
+ * The index of the last telegram's line that started at `pos - shift`, if its bytes through the end of
+ * its reading are the bytes at `pos` now (and it ended the text if and only if they do), else -1: that
+ * line reads the same here.
  */
-function repeatedLines(last: LastTelegram, text: string, pos: number, i: number): number {
-  const previous = last.lines[i];
-  if (previous === undefined) return 0;
-  let end = i + 1;
-  if (!last.fresh[i]) while (end < last.lines.length && !last.fresh[end]) end++;
-  if (end - i > 1) {
-    const k = end - 1;
-    const from = last.starts[i] as number;
-    const to = (last.starts[k] as number) + (last.lines[k] as RawLine).text.length;
-    if (sameText(text, pos, last.text.slice(from, to))) return end - i;
+function sameLineAt(last: ReadTelegram, now: WordBytes, pos: number, shift: number, n: number): number {
+  const count = last.lines.length;
+  const start = pos - shift;
+  let lo = 0;
+  let hi = count - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((last.starts[mid] as number) < start) lo = mid + 1;
+    else hi = mid;
   }
-  return sameText(text, pos, previous.text) ? 1 : 0;
+  if (count === 0 || last.starts[lo] !== start) return -1;
+  const end = last.ends[lo] as number;
+  const lastN = last.bytes.length - 1; // the last text's length: its '!'
+  if (end - start + pos > n || (end === lastN) !== (end - start + pos === n)) return -1;
+  const before = last.bytes.bytes;
+  const bytes = now.bytes;
+  for (let i = 0; i <= end - start; i++) if (before[start + i] !== bytes[pos + i]) return -1;
+  return lo;
+}
+
+/** A line read: the object, the first non-space after its last group, and its line end. */
+interface ReadLine {
+  readonly line: RawLine;
+  readonly after: number;
+  readonly rest: number;
+}
+
+/**
+ * Reads the object that starts at `pos` (not a space). `previous`, the last telegram's line at this
+ * index, is a hint only: its OBIS reference is tried first. Looks at no byte past the returned `after`.
+ */
+function readLine(text: string, pos: number, previous: RawLine | undefined): ReadLine | P1Error {
+  const n = text.length;
+  const open = text.indexOf("(", pos);
+  if (open === -1) return malformed(text, pos, "expected OBIS(value)");
+  // A changed line usually keeps its OBIS reference: try the previous one before cutting the reference
+  // out and looking it up. A match holds no line end, so '(' is on this line.
+  let info: ObisInfo | null;
+  if (
+    previous !== undefined &&
+    previous.info.obis.length === open - pos &&
+    sameText(text, pos, previous.info.obis)
+  )
+    info = previous.info;
+  else {
+    if (open > lineEnd(text, pos)) return malformed(text, pos, "expected OBIS(value)");
+    info = OBIS_INFO.get(text.slice(pos, open));
+  }
+  if (!info) return malformed(text, pos, "not an OBIS reference");
+  const groups: string[] = [];
+  let p = open;
+  let after: number; // first non-space after the last group
+  for (;;) {
+    // One pass to the closing ')', noting what the value must not hold or needs joined.
+    let close = p + 1;
+    let wrapped = false;
+    let nested = false;
+    for (; close < n; close++) {
+      const ch = text.charCodeAt(close);
+      if (ch === 0x29) break; // ')'
+      if (ch === 0x28) nested = true;
+      else if (ch === 0x0a || ch === 0x0d) wrapped = true;
+    }
+    if (close === n) return malformed(text, pos, "unterminated value");
+    if (nested) return malformed(text, pos, "'(' inside a value");
+    const group = text.slice(p + 1, close);
+    groups.push(wrapped ? group.replace(/[\r\n]/g, "") : group);
+    p = close + 1;
+    after = skipSpace(text, p);
+    if (text.charCodeAt(after) !== 0x28) break; // another '(' group follows
+    p = after;
+  }
+  const rest = lineEnd(text, p);
+  if (after < rest) return malformed(text, pos, "unexpected text after the value");
+  return { line: { info, groups, object: undefined, warning: undefined, decodedFor: null }, after, rest };
 }
 
 function skipSpace(text: string, pos: number): number {

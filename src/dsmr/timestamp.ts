@@ -8,9 +8,8 @@ export const TIMESTAMP_RE = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([SWsw]?
 /** Pre-DSMR meters (ACE4000) write "19-01-01 00:00:00". */
 export const DASHED_TIMESTAMP_RE = /^(\d{2})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/;
 
-// Where each form's six two-digit fields (YY MM DD hh mm ss) start, and the separators between them.
-const COMPACT_FIELDS = [0, 2, 4, 6, 8, 10];
-const DASHED_FIELDS = [0, 3, 6, 9, 12, 15];
+/** "00" to "99": the output's fields without building a string per field. */
+const TWO_DIGITS = Array.from({ length: 100 }, (_, n) => (n < 10 ? `0${n}` : String(n)));
 const DASHED_SEPARATORS = "-- ::";
 
 /**
@@ -19,21 +18,20 @@ const DASHED_SEPARATORS = "-- ::";
  * DASHED_TIMESTAMP_RE.
  */
 export function parseTimestamp(text: string): string | undefined {
-  let fields: readonly number[];
-  if (text.length === 12 || text.length === 13) fields = COMPACT_FIELDS;
+  // The six two-digit fields (YY MM DD hh mm ss) are `step` apart: adjacent, or with a separator.
+  let step: number;
+  if (text.length === 12 || text.length === 13) step = 2;
   else if (text.length === 17) {
-    fields = DASHED_FIELDS;
+    step = 3;
     for (let k = 0; k < DASHED_SEPARATORS.length; k++)
       if (text.charCodeAt(3 * k + 2) !== DASHED_SEPARATORS.charCodeAt(k)) return undefined;
   } else return undefined;
-  const [yy, mo, dd, hh, mi, ss] = fields.map((at) => twoDigits(text, at)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const yy = twoDigits(text, 0);
+  const mo = twoDigits(text, step);
+  const dd = twoDigits(text, 2 * step);
+  const hh = twoDigits(text, 3 * step);
+  const mi = twoDigits(text, 4 * step);
+  const ss = twoDigits(text, 5 * step);
   if (yy < 0 || mo < 0 || dd < 0 || hh < 0 || mi < 0 || ss < 0) return undefined;
   let flag = "";
   if (text.length === 13) {
@@ -45,7 +43,8 @@ export function parseTimestamp(text: string): string | undefined {
   if (mo < 1 || mo > 12 || dd < 1 || dd > daysInMonth(year, mo) || hh > 23 || mi > 59 || ss > 59)
     return undefined;
   const summer = flag === "S" || (flag === "" && isEuSummerTime(Date.UTC(year, mo - 1, dd, hh - 1, mi, ss)));
-  return `${year}-${pad(mo)}-${pad(dd)}T${pad(hh)}:${pad(mi)}:${pad(ss)}${summer ? "+02:00" : "+01:00"}`;
+  const offset = summer ? "+02:00" : "+01:00";
+  return `${year}-${TWO_DIGITS[mo]}-${TWO_DIGITS[dd]}T${TWO_DIGITS[hh]}:${TWO_DIGITS[mi]}:${TWO_DIGITS[ss]}${offset}`;
 }
 
 /** The two decimal digits at `at` as a number, or -1. */

@@ -58,6 +58,9 @@ export class TelegramDecoder {
   readonly #counters = new FrameCounterTracker();
   /** This stream's parse hints: one meter's telegrams repeat each other, another meter's do not. */
   readonly #memory = new ParseMemory();
+  /** The last system title seen and its hex: a stream's frames come from one meter. */
+  #title: Buffer | undefined;
+  #titleHex = "";
 
   constructor(options: DecoderOptions = {}) {
     this.#options = options;
@@ -84,6 +87,16 @@ export class TelegramDecoder {
   /** End of stream (or a long silence): completes or drops what is buffered. */
   flush(): Decoded[] {
     return this.#framer.flush().map((ev) => this.#decodeEvent(ev));
+  }
+
+  /** A system title in upper-case hex, remembered for the next frame (a copy: the frame is the caller's). */
+  #hexOf(systemTitle: Buffer): string {
+    const last = this.#title;
+    if (last === undefined || !last.equals(systemTitle)) {
+      this.#title = Buffer.from(systemTitle);
+      this.#titleHex = systemTitle.toString("hex").toUpperCase();
+    }
+    return this.#titleHex;
   }
 
   #decodeEvent(ev: FrameEvent): Decoded {
@@ -115,10 +128,11 @@ export class TelegramDecoder {
     const parsed = parseTelegram(plain.plaintext, this.#memory);
     if (!parsed.ok) return { ok: false, error: parsed.error, raw, plaintext: plain.plaintext };
     const { systemTitle, frameCounter } = frame.frame;
+    const titleHex = this.#hexOf(systemTitle);
     const encryption = {
-      systemTitle: systemTitle.toString("hex").toUpperCase(),
+      systemTitle: titleHex,
       frameCounter,
-      counter: this.#counters.observe(systemTitle, frameCounter),
+      counter: this.#counters.observeId(titleHex, frameCounter),
     };
     return { ok: true, telegram: parsed.telegram, raw, encryption, plaintext: plain.plaintext };
   }

@@ -103,7 +103,12 @@ export class FrameCounterTracker {
 
   /** Classifies a frame counter and remembers it unless it is a replay. */
   observe(systemTitle: Uint8Array, frameCounter: number): CounterStatus {
-    const id = Buffer.from(systemTitle).toString("hex");
+    return this.observeId(Buffer.from(systemTitle).toString("hex").toUpperCase(), frameCounter);
+  }
+
+  /** observe, for a meter named by its system title in upper-case hex (as EncryptionInfo has it). */
+  observeId(systemTitleHex: string, frameCounter: number): CounterStatus {
+    const id = systemTitleHex;
     const last = this.#last.get(id);
     let status: CounterStatus;
     if (last === undefined) status = "first";

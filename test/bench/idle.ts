@@ -2,6 +2,8 @@
  * Idle footprint and start-up: the gateway with one meter at 1 telegram/s, its RSS after it settled,
  * and the wall time from spawning `p1-gateway serve` to the first answered gRPC call (serving).
  */
+import { fileURLToPath } from "node:url";
+import { isFresh } from "../../src/cli/build-manifest.mjs";
 import { GatewayTestClient } from "../helpers/grpc-client.ts";
 import { startGateway } from "./gateway-process.ts";
 import { MeterFleet } from "./meters.ts";
@@ -11,6 +13,14 @@ const STARTS = 3;
 const SETTLE_S = 5;
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** What the launcher runs, by its own rule: the build while it matches src/, else the sources via tsx. */
+function launchedFrom(): string {
+  const root = fileURLToPath(new URL("../..", import.meta.url));
+  return isFresh(root, `${root}/dist/manifest.json`)
+    ? "gateway ran from the build (dist/)"
+    : "gateway ran from the sources through tsx (no build, or one older than src/: node src/cli/build.mjs)";
+}
 
 /** Spawn → first GetInfo answered (ms); also returns the time to the ports being announced. */
 async function timeToServing(
@@ -31,6 +41,7 @@ async function timeToServing(
 }
 
 export async function benchIdle(): Promise<Figure[]> {
+  const from = launchedFrom();
   const fleet = await MeterFleet.start(1, SETTLE_S + 2);
   try {
     const starts: { announcedMs: number; servingMs: number; cpuMs: number }[] = [];
@@ -43,7 +54,7 @@ export async function benchIdle(): Promise<Figure[]> {
       const rss = gateway.rssMb();
       const cpu = gateway.cpuSeconds();
       return [
-        below("idle", "idle RSS, one meter at 1 telegram/s", round(rss), "MB", 80),
+        below("idle", "idle RSS, one meter at 1 telegram/s", round(rss), "MB", 80, from),
         below(
           "idle",
           "start → serving (gRPC answered), median",

@@ -103,6 +103,7 @@ describe("p1-gateway parse (real binary)", () => {
     expect(badKey.stderr).not.toMatch(/C0FFEE/);
     expect((await run(["parse", "--bogus"])).code).toBe(2);
     expect((await run(["frobnicate"])).code).toBe(2);
+    expect((await run(["constructor"])).code).toBe(2);
   });
 
   it("has --help for every command", async () => {

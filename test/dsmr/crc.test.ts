@@ -1,5 +1,7 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { crc16, formatCrc } from "../../src/dsmr/index.ts";
+import { crc16, crc16Update, formatCrc } from "../../src/dsmr/index.ts";
+import { differingWords, WordBytes } from "../../src/dsmr/words.ts";
 
 describe("crc16 (CRC-16/ARC)", () => {
   it("matches the catalogue check value for '123456789'", () => {
@@ -31,5 +33,43 @@ describe("crc16 slicing", () => {
       for (let end = start; end <= data.length; end += 7)
         expect(crc16(data, start, end)).toBe(reference(data.subarray(start, end)));
     }
+  });
+});
+
+describe("crc16Update (the CRC of a message from the CRC of one of its length)", () => {
+  const message = fc.uint8Array({ minLength: 1, maxLength: 600 });
+  it("equals crc16 of the new message when every changed word is listed, spurious ones included (property)", () => {
+    fc.assert(
+      fc.property(
+        message,
+        fc.array(fc.record({ at: fc.nat(), byte: fc.nat(255) }), { maxLength: 40 }),
+        fc.array(fc.nat(), { maxLength: 5 }),
+        (bytes, changes, spurious) => {
+          const before = new WordBytes();
+          const now = new WordBytes();
+          before.fill(bytes, bytes.length);
+          const changed = Uint8Array.from(bytes);
+          for (const c of changes) changed[c.at % changed.length] = c.byte;
+          now.fill(changed, changed.length);
+          const words = new Int32Array(before.words.length);
+          const count = differingWords(before, now, words);
+          const listed = [
+            ...new Set([...words.subarray(0, count), ...spurious.map((w) => w % ((bytes.length + 3) >>> 2))]),
+          ];
+          listed.sort((a, b) => a - b);
+          expect(
+            crc16Update(
+              crc16(bytes),
+              before.bytes,
+              now.bytes,
+              Int32Array.from(listed),
+              listed.length,
+              bytes.length,
+            ),
+          ).toBe(crc16(changed));
+        },
+      ),
+      { numRuns: 2000, seed: 16 },
+    );
   });
 });

@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import protobuf from "protobufjs";
 // Side effect: adds Root.fromDescriptor, to build types from what reflection returns.
-import "protobufjs/ext/descriptor.js";
+import "protobufjs/ext/descriptor/index.js";
 import { beforeEach, describe, expect, it } from "vitest";
 import { GATEWAY_SERVICE, type GrpcServer, startGrpcServer } from "../../../src/api/grpc/index.ts";
 import type { TelegramEvent } from "../../../src/gateway/index.ts";
@@ -19,6 +19,13 @@ import {
   subscribed,
 } from "../../helpers/grpc-client.ts";
 import { MemoryView, makeEntity, makeMeter, numberState, zeroCounters } from "../../helpers/view.ts";
+
+// protobufjs 7 adds it at run time without declaring it on Root.
+declare module "protobufjs" {
+  namespace Root {
+    function fromDescriptor(descriptor: Uint8Array): Root;
+  }
+}
 
 const closers = closeAfterEach();
 
