@@ -51,10 +51,16 @@ export interface EntityValue {
   readonly timestamp: string | null;
 }
 
-/** An entity of a meter with its value in one telegram. */
+/**
+ * An entity of a meter with its value in one telegram. Its description is built on demand
+ * (`describeEntity`): a meter's entities are described once, when they are new, not with every telegram.
+ */
 export interface MeterEntity {
-  readonly description: EntityDescription;
+  /** Unique within the meter: the channel name, or the channel name and OBIS key when it repeats. */
+  readonly key: string;
   readonly value: EntityValue;
+  readonly object: CosemObject;
+  readonly meter: Meter;
 }
 
 const SLUG_RE = /[^a-z0-9]+/g;
@@ -121,7 +127,10 @@ function unitOf(o: CosemObject, def: ObjectDef): string | null {
   return def.unit ?? null;
 }
 
-function describe(o: CosemObject, def: ObjectDef, meter: Meter, key: string): EntityDescription {
+/** What an entity is: name, unit, classes, decimals (from its object in the telegram it first came in). */
+export function describeEntity(entity: MeterEntity): EntityDescription {
+  const { object: o, meter, key } = entity;
+  const def = o.def as ObjectDef; // meterEntities lists objects with a definition only
   const kind = KIND_BY_CODEC[def.codec];
   const isReading = def.meter === "mbus" && def.role === "reading";
   const v = o.value;
@@ -154,7 +163,7 @@ export function meterEntities(telegram: Telegram, meters: readonly Meter[]): Met
       if (def === undefined || !belongsTo(o, meter, index === 0)) continue;
       const key = used.has(def.id) ? `${def.id}_${slug(o.key)}` : def.id;
       used.add(key);
-      out.push({ description: describe(o, def, meter, key), value: entityValue(o) });
+      out.push({ key, value: entityValue(o), object: o, meter });
     }
     return out;
   });
