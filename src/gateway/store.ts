@@ -1,5 +1,6 @@
 import type { Telegram } from "../dsmr/index.ts";
 import {
+  describeEntity,
   discoverMeters,
   type EntityDescription,
   type EntityValue,
@@ -62,7 +63,14 @@ interface Window {
 
 interface EntityRecord {
   readonly info: EntityInfo;
+  /** The last published state. */
   state: EntityState | null;
+  /**
+   * When the value was last seen again unchanged after `state` was published (then not published, and
+   * not allocated: most values repeat every telegram), with that telegram's timestamp; null when not.
+   */
+  repeatedAtMs: number | null;
+  repeatedTimestamp: string | null;
   lastPublishedMs: number | null;
   window: Window | null;
   /** For registers: the highest value accepted, and a pending lower run that may turn out to be a reset. */
@@ -96,7 +104,10 @@ export class EntityStore {
   /** The latest state of every entity that has one (repeated values included, with their latest time). */
   states(): EntityState[] {
     const out: EntityState[] = [];
-    for (const r of this.#byId.values()) if (r.state) out.push(r.state);
+    for (const r of this.#byId.values()) {
+      const state = latest(r);
+      if (state) out.push(state);
+    }
     return out;
   }
 
@@ -107,7 +118,8 @@ export class EntityStore {
 
   /** The latest state of one entity. */
   state(id: string): EntityState | undefined {
-    return this.#byId.get(id)?.state ?? undefined;
+    const r = this.#byId.get(id);
+    return (r && latest(r)) ?? undefined;
   }
 
   /** Meters of a source still in service (not swapped out). */
@@ -130,14 +142,14 @@ export class EntityStore {
     meters.forEach((meter, i) => {
       const record = this.#meter(sourceId, meter, receivedAtMs, result);
       const policy = policyFor(record.ref);
-      for (const { description, value } of perMeter[i] ?? []) {
-        let entity = record.entities.get(description.key);
+      for (const e of perMeter[i] ?? []) {
+        let entity = record.entities.get(e.key);
         if (!entity) {
-          entity = this.#addEntity(record.ref, description);
-          record.entities.set(description.key, entity);
+          entity = this.#addEntity(record.ref, describeEntity(e));
+          record.entities.set(e.key, entity);
           result.newEntities.push(entity.info);
         }
-        const state = this.#update(entity, value, time, receivedAtMs, policy, result);
+        const state = this.#update(entity, e.value, time, receivedAtMs, policy, result);
         if (state) result.states.push(state);
       }
     });
@@ -226,6 +238,8 @@ export class EntityStore {
     const record: EntityRecord = {
       info,
       state: null,
+      repeatedAtMs: null,
+      repeatedTimestamp: null,
       lastPublishedMs: null,
       window: null,
       held: null,
@@ -274,19 +288,19 @@ export class EntityStore {
     if (!due) return null;
     e.window = null;
     e.lastPublishedMs = nowMs;
-    const previous = e.state;
-    e.state = {
-      entityId: e.info.id,
-      value,
-      text,
-      timestamp: v.timestamp ?? telegramTs,
-      receivedAtMs: nowMs,
-      available: true,
-    };
+    const timestamp = v.timestamp ?? telegramTs;
     // Only a change is published: a meter repeats most values verbatim (ids, tariff, slow registers), and
     // sending them again on every telegram would cost every client and API the full telegram each second.
-    // The repeated value's state is still refreshed (timestamp, receivedAtMs) for states() and new clients.
-    if (previous?.available && previous.value === value && previous.text === text) return null;
+    // A repeated value's latest time is still kept, for states() and new clients.
+    const previous = e.state;
+    if (previous?.available && previous.value === value && previous.text === text) {
+      e.repeatedAtMs = nowMs;
+      e.repeatedTimestamp = timestamp;
+      return null;
+    }
+    e.repeatedAtMs = null;
+    e.repeatedTimestamp = null;
+    e.state = { entityId: e.info.id, value, text, timestamp, receivedAtMs: nowMs, available: true };
     return e.state;
   }
 
@@ -306,11 +320,20 @@ export class EntityStore {
   }
 
   #unavailable(e: EntityRecord, atMs: number): EntityState | null {
-    if (e.state === null || !e.state.available) return null;
+    const state = latest(e);
+    if (state === null || !state.available) return null;
     e.window = null;
-    e.state = { ...e.state, value: null, text: null, receivedAtMs: atMs, available: false };
+    e.repeatedAtMs = null;
+    e.repeatedTimestamp = null;
+    e.state = { ...state, value: null, text: null, receivedAtMs: atMs, available: false };
     return e.state;
   }
+}
+
+/** An entity's latest state: the published one, or that value as last seen again. */
+function latest(e: EntityRecord): EntityState | null {
+  if (e.state === null || e.repeatedAtMs === null) return e.state;
+  return { ...e.state, timestamp: e.repeatedTimestamp, receivedAtMs: e.repeatedAtMs };
 }
 
 function roundTo(value: number, decimals: number | null): number {
