@@ -6,12 +6,42 @@ import type { DiagnosticTelegram } from "./types.ts";
 /** Telegrams kept per source for diagnostics by default. */
 export const DEFAULT_RECENT_TELEGRAMS = 10;
 
-/** One telegram or frame as it arrived, kept unmasked until someone asks (masking costs; asking is rare). */
+/**
+ * One slot of the ring: a telegram or frame as it arrived, kept unmasked until someone asks (masking
+ * costs; asking is rare). The bytes are copied into the slot's own buffers, reused by the slot's next
+ * telegram: a slice would pin whatever larger buffer the bytes came in, and a new copy per telegram
+ * would live until the ring comes round (long enough for the GC to promote it: at thousands of meters,
+ * megabytes a second of old-generation garbage).
+ */
+interface Slot {
+  receivedAtMs: number;
+  outcome: "OK" | ErrorCode;
+  raw: Kept;
+  plaintext: Kept;
+}
+
+/** Bytes kept in a reusable buffer: `length` of them, or none (-1). */
 interface Kept {
-  readonly receivedAtMs: number;
-  readonly outcome: "OK" | ErrorCode;
-  readonly raw: Buffer | null;
-  readonly plaintext: Buffer | null;
+  buffer: Buffer | null;
+  length: number;
+}
+
+/** Room left for the next telegram of a meter, which is seldom exactly as long. */
+const SLACK_BYTES = 256;
+
+function keep(into: Kept, bytes: Buffer | null): void {
+  if (bytes === null) {
+    into.length = -1;
+    return;
+  }
+  if (into.buffer === null || into.buffer.length < bytes.length)
+    into.buffer = Buffer.allocUnsafeSlow(bytes.length + SLACK_BYTES); // unpooled: pins nothing else
+  bytes.copy(into.buffer);
+  into.length = bytes.length;
+}
+
+function kept(k: Kept): Buffer | null {
+  return k.length < 0 || k.buffer === null ? null : k.buffer.subarray(0, k.length);
 }
 
 /** Bytes as text: CR, LF and printable ASCII as is, anything else as \xNN (garbage stays readable). */
@@ -32,7 +62,7 @@ function printable(bytes: Buffer): string {
  */
 export class RecentTelegrams {
   readonly #capacity: number;
-  readonly #ring: Kept[] = [];
+  readonly #ring: Slot[] = [];
   #next = 0;
 
   constructor(capacity = DEFAULT_RECENT_TELEGRAMS) {
@@ -42,15 +72,20 @@ export class RecentTelegrams {
   /** Keeps one telegram (the oldest kept goes when full). */
   add(receivedAtMs: number, outcome: "OK" | ErrorCode, raw: Buffer | null, plaintext: Buffer | null): void {
     if (this.#capacity === 0) return;
-    // Copies: a slice would pin whatever larger buffer the bytes came in.
-    const kept: Kept = {
-      receivedAtMs,
-      outcome,
-      raw: raw === null ? null : Buffer.from(raw),
-      plaintext: plaintext === null ? null : Buffer.from(plaintext),
-    };
-    if (this.#ring.length < this.#capacity) this.#ring.push(kept);
-    else this.#ring[this.#next] = kept;
+    let slot = this.#ring[this.#next];
+    if (slot === undefined) {
+      slot = {
+        receivedAtMs,
+        outcome,
+        raw: { buffer: null, length: -1 },
+        plaintext: { buffer: null, length: -1 },
+      };
+      this.#ring.push(slot);
+    }
+    slot.receivedAtMs = receivedAtMs;
+    slot.outcome = outcome;
+    keep(slot.raw, raw);
+    keep(slot.plaintext, plaintext);
     this.#next = (this.#next + 1) % this.#capacity;
   }
 
@@ -61,8 +96,10 @@ export class RecentTelegrams {
         ? this.#ring
         : [...this.#ring.slice(this.#next), ...this.#ring.slice(0, this.#next)];
     return ordered.map((k) => {
-      const encrypted = k.raw !== null && k.raw[0] === GLO_CIPHERING_TAG;
-      const telegram = encrypted ? k.plaintext : k.raw;
+      const raw = kept(k.raw);
+      const plaintext = kept(k.plaintext);
+      const encrypted = raw !== null && raw[0] === GLO_CIPHERING_TAG;
+      const telegram = encrypted ? plaintext : raw;
       const masked = telegram === null ? null : maskIdentifiers(printable(telegram));
       return {
         sourceId,
@@ -70,8 +107,8 @@ export class RecentTelegrams {
         outcome: k.outcome,
         encrypted,
         text: masked?.text ?? null,
-        frameHeader: encrypted && k.raw !== null ? maskedFrameHeader(k.raw) : null,
-        bytes: k.raw?.length ?? 0,
+        frameHeader: encrypted && raw !== null ? maskedFrameHeader(raw) : null,
+        bytes: raw?.length ?? 0,
         maskedValues: masked?.masked ?? 0,
       };
     });

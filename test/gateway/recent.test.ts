@@ -2,6 +2,7 @@ import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { Simulator, type SimulatorOptions, simulate } from "../../simulator/index.ts";
 import { Gateway, RECENT_TELEGRAMS_IN_ALL, recentTelegramsPerSource } from "../../src/gateway/index.ts";
+import { RecentTelegrams } from "../../src/gateway/recent.ts";
 import { StreamSource } from "../../src/transport/stream.ts";
 
 const KEY = Buffer.from("000102030405060708090a0b0c0d0e0f", "hex");
@@ -116,5 +117,30 @@ describe("recent telegrams by default", () => {
     expect(kept.every((t) => t.outcome === "OK")).toBe(true);
     expect(gateway.info().counters.telegramsOk).toBe(6);
     await gateway.stop();
+  });
+});
+
+describe("RecentTelegrams ring", () => {
+  it("reuses its slots' buffers: each kept telegram is exactly its own bytes, copied, whatever its length", () => {
+    const ring = new RecentTelegrams(2);
+    const text = (n: number, c: string) => Buffer.from(`/${c.repeat(n)}!`, "latin1");
+    const long = text(900, "L");
+    ring.add(1, "OK", long, null);
+    ring.add(2, "OK", text(10, "S"), null);
+    // The third goes into the first slot, whose buffer is larger: no tail of the long one may remain.
+    const short = text(20, "T");
+    ring.add(3, "CRC_MISMATCH", short, null);
+    short.fill(0x41); // the caller's buffer changes afterwards; the kept copy must not
+    expect(ring.list("s").map((t) => [t.receivedAtMs, t.outcome, t.bytes, t.text])).toEqual([
+      [2, "OK", 12, `/${"S".repeat(10)}!`],
+      [3, "CRC_MISMATCH", 22, `/${"T".repeat(20)}!`],
+    ]);
+    // A slot that held bytes can hold none (a frame with no plaintext), and a longer one than it has room for.
+    ring.add(4, "TRUNCATED", null, null);
+    ring.add(5, "OK", text(2_000, "X"), null);
+    expect(ring.list("s").map((t) => [t.receivedAtMs, t.bytes, t.text?.length ?? null])).toEqual([
+      [4, 0, null],
+      [5, 2_002, 2_002],
+    ]);
   });
 });
