@@ -65,6 +65,8 @@ interface ObisInfo {
 /** One object as read from the text, before its value is decoded. */
 interface RawLine {
   readonly info: ObisInfo;
+  /** Where its first '(' is, from the line's start. */
+  readonly open: number;
   readonly groups: string[];
   /** The object decoded for `decodedFor` (decoding depends only on the text and the version). */
   object: CosemObject | undefined;
@@ -413,7 +415,12 @@ function updateLines(text: string, from: number, memory: ParseMemory, changed: n
     // Lines meet at a position (one ends where the next starts): a word may hold parts of several.
     for (let j = m; j < count && (last.starts[j] as number) >>> 2 <= w; j++) {
       if (u > 0 && (updatedAt[u - 1] as number) >= j) continue;
-      const read = readLine(text, last.starts[j] as number, last.lines[j]);
+      // w is the first changed word of line j: when it starts after the line's '(', the OBIS reference
+      // and the '(' are the bytes they were.
+      const start = last.starts[j] as number;
+      const previous = last.lines[j] as RawLine;
+      const open = 4 * w > start + previous.open ? start + previous.open : -1;
+      const read = readLine(text, start, previous, open);
       if (read instanceof P1Error || read.after !== last.ends[j]) return false;
       updated[u] = read.line;
       updatedAt[u++] = j;
@@ -531,29 +538,41 @@ interface ReadLine {
 
 /**
  * Reads the object that starts at `pos` (not a space). `previous`, the last telegram's line at this
- * index, is a hint only: its OBIS reference is tried first. Looks at no byte past the returned `after`.
+ * index, is a hint only: its OBIS reference is tried first. `knownOpen` >= 0 says the bytes from `pos`
+ * through `knownOpen`, its '(', are those `previous` was read from. Looks at no byte past the returned
+ * `after`.
  */
-function readLine(text: string, pos: number, previous: RawLine | undefined): ReadLine | P1Error {
+function readLine(
+  text: string,
+  pos: number,
+  previous: RawLine | undefined,
+  knownOpen = -1,
+): ReadLine | P1Error {
   const n = text.length;
-  const open = text.indexOf("(", pos);
-  if (open === -1) return malformed(text, pos, "expected OBIS(value)");
-  // A changed line usually keeps its OBIS reference: try the previous one before cutting the reference
-  // out and looking it up. A match holds no line end, so '(' is on this line.
+  let open = knownOpen;
   let info: ObisInfo | null;
-  if (
-    previous !== undefined &&
-    previous.info.obis.length === open - pos &&
-    sameText(text, pos, previous.info.obis)
-  )
-    info = previous.info;
+  if (previous !== undefined && open >= 0) info = previous.info;
   else {
-    if (open > lineEnd(text, pos)) return malformed(text, pos, "expected OBIS(value)");
-    info = OBIS_INFO.get(text.slice(pos, open));
+    open = text.indexOf("(", pos);
+    if (open === -1) return malformed(text, pos, "expected OBIS(value)");
+    // A changed line usually keeps its OBIS reference: try the previous one before cutting the reference
+    // out and looking it up. A match holds no line end, so '(' is on this line.
+    if (
+      previous !== undefined &&
+      previous.info.obis.length === open - pos &&
+      sameText(text, pos, previous.info.obis)
+    )
+      info = previous.info;
+    else {
+      if (open > lineEnd(text, pos)) return malformed(text, pos, "expected OBIS(value)");
+      info = OBIS_INFO.get(text.slice(pos, open));
+    }
   }
   if (!info) return malformed(text, pos, "not an OBIS reference");
   const groups: string[] = [];
   let p = open;
   let after: number; // first non-space after the last group
+  let newline: number; // the first line end between the last group and `after`, else -1
   for (;;) {
     // One pass to the closing ')', noting what the value must not hold or needs joined.
     let close = p + 1;
@@ -570,13 +589,26 @@ function readLine(text: string, pos: number, previous: RawLine | undefined): Rea
     const group = text.slice(p + 1, close);
     groups.push(wrapped ? group.replace(/[\r\n]/g, "") : group);
     p = close + 1;
-    after = skipSpace(text, p);
+    // skipSpace, noting the first line end on the way (instead of searching for it afterwards).
+    newline = -1;
+    after = p;
+    for (; after < n; after++) {
+      const c = text.charCodeAt(after);
+      if (c === 0x0a) {
+        if (newline === -1) newline = after;
+      } else if (c !== 0x0d && c !== 0x20 && c !== 0x09 && c !== 0x00) break;
+    }
     if (text.charCodeAt(after) !== 0x28) break; // another '(' group follows
     p = after;
   }
-  const rest = lineEnd(text, p);
-  if (after < rest) return malformed(text, pos, "unexpected text after the value");
-  return { line: { info, groups, object: undefined, warning: undefined, decodedFor: null }, after, rest };
+  // Text after the value on its line; else the line ends at the first line end after the value.
+  if (newline === -1 && after < n) return malformed(text, pos, "unexpected text after the value");
+  const rest = newline === -1 ? n : newline;
+  return {
+    line: { info, open: open - pos, groups, object: undefined, warning: undefined, decodedFor: null },
+    after,
+    rest,
+  };
 }
 
 function skipSpace(text: string, pos: number): number {

@@ -322,6 +322,10 @@ describe("parseTelegram: a meter's next telegram, compared byte for byte with th
     fc.record({ kind: fc.constant("digit" as const), line: fc.nat(60), d: fc.nat(9) }),
     // Every digit of every value changed (more words than the parser lists).
     fc.record({ kind: fc.constant("values" as const), d: fc.nat(9) }),
+    // The '(' after some line's OBIS reference overwritten, or a digit of the reference changed (the
+    // parser reuses a changed line's reference when its first changed word comes after the '(').
+    fc.record({ kind: fc.constant("paren" as const), line: fc.nat(60), ch: fc.constantFrom(..."0 )*x!") }),
+    fc.record({ kind: fc.constant("obis" as const), line: fc.nat(60), d: fc.nat(9) }),
     // The M-Bus channel of some sub-meter line moved (another channel, or a device swapped).
     fc.record({ kind: fc.constant("channel" as const), line: fc.nat(60), b: fc.integer({ min: 0, max: 4 }) }),
     // Two lines swap places.
@@ -374,6 +378,12 @@ describe("parseTelegram: a meter's next telegram, compared byte for byte with th
         return withLines(lines);
       case "values":
         return body.replace(/\([^()]*\)/g, (v) => v.replace(/\d/g, String(e.d)));
+      case "paren":
+        lines[i] = (lines[i] as string).replace("(", e.ch);
+        return withLines(lines);
+      case "obis":
+        lines[i] = (lines[i] as string).replace(/\d(?=[^(]*\()/, String(e.d));
+        return withLines(lines);
       case "channel":
         lines[i] = (lines[i] as string).replace(/^0-\d:/, `0-${e.b}:`);
         return withLines(lines);
