@@ -168,12 +168,25 @@ export class ParseMemory {
    */
   valuesBefore: VersionName | null | undefined = undefined;
   shape: Shape | undefined;
+  /** Whether `shape.infos` are the infos of `last.lines` (as versionOf left them). */
+  shapeIsLast = false;
+  /** Set by updateLines: every line it read anew kept its OBIS reference (so the shape's infos hold). */
+  sameInfos = false;
 }
 
 /** The memory of callers that pass none (one-off parses, the CLI). */
 const SHARED_MEMORY = new ParseMemory();
 
-function versionOf(lines: readonly RawLine[], hasCrc: boolean, memory: ParseMemory): VersionName | null {
+/**
+ * The version of a telegram of these lines. `sameInfos`: the lines are the last telegram's, with the
+ * same OBIS references, so a shape that held for those holds for these without comparing them.
+ */
+function versionOf(
+  lines: readonly RawLine[],
+  hasCrc: boolean,
+  memory: ParseMemory,
+  sameInfos: boolean,
+): VersionName | null {
   let p1Version: string | undefined;
   for (const l of lines) {
     if (l.info.key === P1_VERSION_KEY) {
@@ -188,8 +201,12 @@ function versionOf(lines: readonly RawLine[], hasCrc: boolean, memory: ParseMemo
     shape.p1Version === p1Version &&
     shape.infos.length === lines.length
   ) {
-    let same = true;
-    for (let i = 0; i < lines.length && same; i++) same = shape.infos[i] === lines[i]?.info;
+    let same = sameInfos && memory.shapeIsLast;
+    if (!same) {
+      same = true;
+      for (let i = 0; i < lines.length && same; i++) same = shape.infos[i] === lines[i]?.info;
+    }
+    memory.shapeIsLast = same;
     if (same) return shape.version;
   }
   const keys = new Set<string>();
@@ -205,6 +222,7 @@ function versionOf(lines: readonly RawLine[], hasCrc: boolean, memory: ParseMemo
   };
   const version = detectVersion({ p1Version, hasCrc, keys, unitOf });
   memory.shape = usedUnit ? undefined : { infos: lines.map((l) => l.info), p1Version, hasCrc, version };
+  memory.shapeIsLast = !usedUnit;
   return version;
 }
 
@@ -317,7 +335,7 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   const lines = table.lines;
 
   // ---- Version ----
-  const version = versionOf(lines, crc === "valid", memory);
+  const version = versionOf(lines, crc === "valid", memory, inPlace && memory.sameInfos);
   if (version && VERSIONS[version].crc && crc === "absent") {
     return fail("CRC_MISMATCH", `${VERSIONS[version].title} telegrams carry a CRC, this one has none`, {
       received: "",
@@ -408,6 +426,7 @@ function updateLines(text: string, from: number, memory: ParseMemory, changed: n
   if (count === 0 || skipSpace(text, from) !== last.starts[0]) return false;
   const { changedWords, updated, updatedAt } = memory;
   let u = 0;
+  let sameInfos = true;
   let m = 0; // the first line that ends at or after the current word
   for (let c = 0; c < changed; c++) {
     const w = changedWords[c] as number;
@@ -422,12 +441,14 @@ function updateLines(text: string, from: number, memory: ParseMemory, changed: n
       const open = 4 * w > start + previous.open ? start + previous.open : -1;
       const read = readLine(text, start, previous, open);
       if (read instanceof P1Error || read.after !== last.ends[j]) return false;
+      if (read.line.info !== previous.info) sameInfos = false;
       updated[u] = read.line;
       updatedAt[u++] = j;
     }
   }
   for (let i = 0; i < u; i++) last.lines[updatedAt[i] as number] = updated[i] as RawLine;
   memory.updatedCount = u;
+  memory.sameInfos = sameInfos;
   memory.valuesBefore = last.valuesFor;
   last.valuesFor = undefined;
   const bytes = last.bytes;

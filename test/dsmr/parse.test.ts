@@ -325,7 +325,7 @@ describe("parseTelegram: a meter's next telegram, compared byte for byte with th
     // The '(' after some line's OBIS reference overwritten, or a digit of the reference changed (the
     // parser reuses a changed line's reference when its first changed word comes after the '(').
     fc.record({ kind: fc.constant("paren" as const), line: fc.nat(60), ch: fc.constantFrom(..."0 )*x!") }),
-    fc.record({ kind: fc.constant("obis" as const), line: fc.nat(60), d: fc.nat(9) }),
+    fc.record({ kind: fc.constant("obis" as const), line: fc.nat(60), nth: fc.nat(7), d: fc.nat(9) }),
     // The M-Bus channel of some sub-meter line moved (another channel, or a device swapped).
     fc.record({ kind: fc.constant("channel" as const), line: fc.nat(60), b: fc.integer({ min: 0, max: 4 }) }),
     // Two lines swap places.
@@ -382,7 +382,11 @@ describe("parseTelegram: a meter's next telegram, compared byte for byte with th
         lines[i] = (lines[i] as string).replace("(", e.ch);
         return withLines(lines);
       case "obis":
-        lines[i] = (lines[i] as string).replace(/\d(?=[^(]*\()/, String(e.d));
+        lines[i] = (lines[i] as string).replace(/^[^(]*/, (ref) => {
+          const digits = [...ref.matchAll(/\d/g)].map((m) => m.index);
+          const at = digits[e.nth % Math.max(1, digits.length)];
+          return at === undefined ? ref : `${ref.slice(0, at)}${e.d}${ref.slice(at + 1)}`;
+        });
         return withLines(lines);
       case "channel":
         lines[i] = (lines[i] as string).replace(/^0-\d:/, `0-${e.b}:`);
@@ -441,6 +445,17 @@ describe("parseTelegram: a meter's next telegram, compared byte for byte with th
     parseTelegram(Buffer.from("/X\r\n\r\n1-0:1.8.1(1)!", "latin1"), memory);
     const now = Buffer.from("/X\r\n\r\n1-0:1.8.1(1)! x\r\n!", "latin1");
     expect(comparable(parseTelegram(now, memory))).toEqual(comparable(parseTelegram(now, new ParseMemory())));
+  });
+
+  it("a reference changed in place that decides the version detects it anew", () => {
+    // e-MUCS is told by 0-0:96.1.4; its value changed too, so the line is read again in place.
+    const memory = new ParseMemory();
+    const body = bodies[1] as string;
+    parseTelegram(withCrc(body, "valid", body), memory);
+    const now = withCrc(body.replace("0-0:96.1.4(50217)", "0-0:96.1.5(50218)"), "valid", body);
+    const fresh = comparable(parseTelegram(now, new ParseMemory()));
+    expect(fresh).toMatchObject({ version: null });
+    expect(comparable(parseTelegram(now, memory))).toEqual(fresh);
   });
 
   it("parses every telegram of a chain as a fresh memory does (property)", () => {
