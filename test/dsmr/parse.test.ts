@@ -199,6 +199,14 @@ describe("parseTelegram: odd and bad input", () => {
     expect(t.objects.find((o) => o.obis === "1-0:31.7.0.255")?.def?.id).toBe("emeter_instant_current_l1");
   });
 
+  it("finds the last '!' however many bytes follow it", () => {
+    const plain = parseOk(Buffer.from(t50, "latin1"));
+    for (const tail of ["", "\r\n", " ".repeat(7), " ".repeat(8), "\r\n".repeat(40)])
+      expect(parseOk(Buffer.from(`${t50}${tail}`, "latin1"))).toEqual(plain);
+    // A later '!' ends the telegram, wherever it is: the first one's CRC field is then read as a line.
+    expectParseError(parseTelegram(Buffer.from(`${t50}${" ".repeat(20)}!`, "latin1")), "MALFORMED_LINE");
+  });
+
   it("rejects input that does not start with '/' or has no '!'", () => {
     expectParseError(parseTelegram(Buffer.from("hello!")), "FRAME_INVALID");
     expectParseError(parseTelegram(Buffer.from("/X\r\n1-0:1.8.1(1)")), "TRUNCATED");
