@@ -600,7 +600,9 @@ function readLine(
     }
   }
   if (!info) return malformed(text, pos, "not an OBIS reference");
-  const groups: string[] = [];
+  // Most objects have one group: an array made of it holds just that, where pushing onto an empty one
+  // reserves room for 17.
+  let groups: string[] | undefined;
   let p = open;
   let after: number; // first non-space after the last group
   let newline: number; // the first line end between the last group and `after`, else -1
@@ -618,7 +620,9 @@ function readLine(
     if (close === n) return malformed(text, pos, "unterminated value");
     if (nested) return malformed(text, pos, "'(' inside a value");
     const group = text.slice(p + 1, close);
-    groups.push(wrapped ? group.replace(/[\r\n]/g, "") : group);
+    const joined = wrapped ? group.replace(/[\r\n]/g, "") : group;
+    if (groups === undefined) groups = [joined];
+    else groups.push(joined);
     p = close + 1;
     // skipSpace, noting the first line end on the way (instead of searching for it afterwards).
     newline = -1;
@@ -636,7 +640,14 @@ function readLine(
   if (newline === -1 && after < n) return malformed(text, pos, "unexpected text after the value");
   const rest = newline === -1 ? n : newline;
   return {
-    line: { info, open: open - pos, groups, object: undefined, warning: undefined, decodedFor: null },
+    line: {
+      info,
+      open: open - pos,
+      groups: groups as string[],
+      object: undefined,
+      warning: undefined,
+      decodedFor: null,
+    },
     after,
     rest,
   };
