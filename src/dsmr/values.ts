@@ -123,13 +123,9 @@ function decimalDigits(text: string, numberEnd: number): string {
 function unitOf(text: string, numberEnd: number, defaultUnit: string | null): string | null {
   if (numberEnd === text.length) return defaultUnit;
   const from = text.charCodeAt(numberEnd) === 0x2a ? numberEnd + 1 : numberEnd; // '*'
-  // Meters write the unit the table expects: compare rather than cut a new string per value (by
-  // character: units are a few letters, startsWith measured slower).
-  if (defaultUnit !== null && text.length - from === defaultUnit.length) {
-    let k = 0;
-    while (k < defaultUnit.length && text.charCodeAt(from + k) === defaultUnit.charCodeAt(k)) k++;
-    if (k === defaultUnit.length) return defaultUnit;
-  }
+  // Meters write the unit the table expects: compare rather than cut a new string per value.
+  if (defaultUnit !== null && text.length - from === defaultUnit.length && text.startsWith(defaultUnit, from))
+    return defaultUnit;
   return text.slice(from);
 }
 
