@@ -51,13 +51,17 @@ function isAlnum(b: number): boolean {
 export class TelegramFramer {
   readonly #maxBytes: number;
   #state: State = "idle";
-  /** Chunks (or slices) of the unit being assembled; concatenated once when it completes. */
+  /**
+   * Slices of the unit being assembled (the last one pending, see below); concatenated once when it
+   * completes.
+   */
   #parts: Buffer[] = [];
   #size = 0;
   #crcChars = 0;
   #encryptedTotal = 0;
   #skipped = 0;
-  // Where the last appended slice came from, to widen it instead of adding a part.
+  // The last slice appended, not yet cut out of its chunk: the telegram, then its CRC, widen it, and a
+  // view costs about 100 ns, so it is cut once, when the unit completes or a slice of elsewhere follows.
   #lastChunk: Buffer | undefined;
   #lastStart = 0;
   #lastEnd = 0;
@@ -148,17 +152,27 @@ export class TelegramFramer {
 
   #append(buf: Buffer, start: number, end: number): void {
     if (end <= start) return;
-    if (this.#lastChunk === buf && this.#lastEnd === start && this.#parts.length > 0) {
-      // Contiguous with the previous slice of this same chunk (telegram, then its CRC): widen it rather
-      // than concatenate later, so a telegram inside one chunk is never copied.
-      this.#parts[this.#parts.length - 1] = buf.subarray(this.#lastStart, end);
-    } else {
-      this.#parts.push(buf.subarray(start, end));
+    // Contiguous with the previous slice of this same chunk (telegram, then its CRC): widen it rather
+    // than concatenate later, so a telegram inside one chunk is never copied.
+    if (this.#lastChunk !== buf || this.#lastEnd !== start) {
+      this.#cutLast();
+      this.#lastChunk = buf;
       this.#lastStart = start;
     }
-    this.#lastChunk = buf;
     this.#lastEnd = end;
     this.#size += end - start;
+  }
+
+  /** The slices of the unit, the pending one cut out. */
+  #allParts(): Buffer[] {
+    this.#cutLast();
+    return this.#parts;
+  }
+
+  #cutLast(): void {
+    if (this.#lastChunk === undefined) return;
+    this.#parts.push(this.#lastChunk.subarray(this.#lastStart, this.#lastEnd));
+    this.#lastChunk = undefined;
   }
 
   #scanTelegram(buf: Buffer, from: number, out: FrameEvent[]): number {
@@ -202,10 +216,9 @@ export class TelegramFramer {
       this.#append(buf, i, i + take);
       i += take;
       if (this.#size < 2) return i;
-      const header =
-        this.#parts.length === 1 ? (this.#parts[0] as Buffer) : Buffer.concat(this.#parts, this.#size);
+      const parts = this.#allParts();
+      const header = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, this.#size);
       this.#parts = [header];
-      this.#lastChunk = undefined; // the header is a new buffer now: never widen it
       if (header[1] !== SYSTEM_TITLE_LENGTH) {
         // A lone 0xDB in noise is not a frame start: skip that byte and rescan what followed it
         // (at most 12 bytes) before continuing with the rest of this chunk.
@@ -252,8 +265,8 @@ export class TelegramFramer {
   }
 
   #emit(kind: Frame["kind"], out: FrameEvent[]): void {
-    const bytes =
-      this.#parts.length === 1 ? (this.#parts[0] as Buffer) : Buffer.concat(this.#parts, this.#size);
+    const parts = this.#allParts();
+    const bytes = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, this.#size);
     this.#begin("idle");
     const next = kind === "encrypted" ? nextFrameInside(bytes) : -1;
     if (next === -1) {
@@ -278,7 +291,7 @@ export class TelegramFramer {
   }
 
   #drop(code: "TRUNCATED" | "TOO_LARGE" | "FRAME_INVALID", message: string, out: FrameEvent[]): void {
-    const head = this.#parts[0];
+    const head = this.#allParts()[0];
     out.push({
       ok: false,
       error: new P1Error(code, message, { bytes: this.#size, start: head ? preview(head, 24) : "" }),

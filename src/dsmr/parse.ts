@@ -65,6 +65,8 @@ interface ObisInfo {
 /** One object as read from the text, before its value is decoded. */
 interface RawLine {
   readonly info: ObisInfo;
+  /** Where its first '(' is, from the line's start. */
+  readonly open: number;
   readonly groups: string[];
   /** The object decoded for `decodedFor` (decoding depends only on the text and the version). */
   object: CosemObject | undefined;
@@ -166,12 +168,25 @@ export class ParseMemory {
    */
   valuesBefore: VersionName | null | undefined = undefined;
   shape: Shape | undefined;
+  /** Whether `shape.infos` are the infos of `last.lines` (as versionOf left them). */
+  shapeIsLast = false;
+  /** Set by updateLines: every line it read anew kept its OBIS reference (so the shape's infos hold). */
+  sameInfos = false;
 }
 
 /** The memory of callers that pass none (one-off parses, the CLI). */
 const SHARED_MEMORY = new ParseMemory();
 
-function versionOf(lines: readonly RawLine[], hasCrc: boolean, memory: ParseMemory): VersionName | null {
+/**
+ * The version of a telegram of these lines. `sameInfos`: the lines are the last telegram's, with the
+ * same OBIS references, so a shape that held for those holds for these without comparing them.
+ */
+function versionOf(
+  lines: readonly RawLine[],
+  hasCrc: boolean,
+  memory: ParseMemory,
+  sameInfos: boolean,
+): VersionName | null {
   let p1Version: string | undefined;
   for (const l of lines) {
     if (l.info.key === P1_VERSION_KEY) {
@@ -186,8 +201,12 @@ function versionOf(lines: readonly RawLine[], hasCrc: boolean, memory: ParseMemo
     shape.p1Version === p1Version &&
     shape.infos.length === lines.length
   ) {
-    let same = true;
-    for (let i = 0; i < lines.length && same; i++) same = shape.infos[i] === lines[i]?.info;
+    let same = sameInfos && memory.shapeIsLast;
+    if (!same) {
+      same = true;
+      for (let i = 0; i < lines.length && same; i++) same = shape.infos[i] === lines[i]?.info;
+    }
+    memory.shapeIsLast = same;
     if (same) return shape.version;
   }
   const keys = new Set<string>();
@@ -203,6 +222,7 @@ function versionOf(lines: readonly RawLine[], hasCrc: boolean, memory: ParseMemo
   };
   const version = detectVersion({ p1Version, hasCrc, keys, unitOf });
   memory.shape = usedUnit ? undefined : { infos: lines.map((l) => l.info), p1Version, hasCrc, version };
+  memory.shapeIsLast = !usedUnit;
   return version;
 }
 
@@ -220,6 +240,16 @@ function defOf(info: ObisInfo, version: VersionName | null): ObjectDef | undefin
 }
 
 const UPPER_HEX = "0123456789ABCDEF";
+
+/**
+ * The index of the last '!' in `buf`, else -1. The framer yields a telegram with at most its CRC and line
+ * end after the '!': looking at those few bytes first saves a call of lastIndexOf, which costs more.
+ */
+function lastBang(buf: Buffer): number {
+  const stop = buf.length - 8;
+  for (let i = buf.length - 1; i >= stop && i >= 0; i--) if (buf[i] === BANG) return i;
+  return stop > 0 ? buf.lastIndexOf(BANG, stop - 1) : -1;
+}
 
 /** Whether `bytes[at, at + 4)` is `crc` as formatCrc writes it. */
 function isWrittenCrc(bytes: Uint8Array, at: number, crc: number): boolean {
@@ -247,7 +277,7 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf[0] !== SLASH)
     return fail("FRAME_INVALID", `telegram must start with '/', got ${preview(buf.subarray(0, 8))}`);
-  const bang = buf.lastIndexOf(BANG);
+  const bang = lastBang(buf);
   if (bang === -1) return fail("TRUNCATED", "telegram has no end marker '!'", { bytes: buf.length });
 
   // ---- Comparison with the telegram before: the words that changed, when it had the same length ----
@@ -315,7 +345,7 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   const lines = table.lines;
 
   // ---- Version ----
-  const version = versionOf(lines, crc === "valid", memory);
+  const version = versionOf(lines, crc === "valid", memory, inPlace && memory.sameInfos);
   if (version && VERSIONS[version].crc && crc === "absent") {
     return fail("CRC_MISMATCH", `${VERSIONS[version].title} telegrams carry a CRC, this one has none`, {
       received: "",
@@ -406,6 +436,7 @@ function updateLines(text: string, from: number, memory: ParseMemory, changed: n
   if (count === 0 || skipSpace(text, from) !== last.starts[0]) return false;
   const { changedWords, updated, updatedAt } = memory;
   let u = 0;
+  let sameInfos = true;
   let m = 0; // the first line that ends at or after the current word
   for (let c = 0; c < changed; c++) {
     const w = changedWords[c] as number;
@@ -413,14 +444,21 @@ function updateLines(text: string, from: number, memory: ParseMemory, changed: n
     // Lines meet at a position (one ends where the next starts): a word may hold parts of several.
     for (let j = m; j < count && (last.starts[j] as number) >>> 2 <= w; j++) {
       if (u > 0 && (updatedAt[u - 1] as number) >= j) continue;
-      const read = readLine(text, last.starts[j] as number, last.lines[j]);
+      // w is the first changed word of line j: when it starts after the line's '(', the OBIS reference
+      // and the '(' are the bytes they were.
+      const start = last.starts[j] as number;
+      const previous = last.lines[j] as RawLine;
+      const open = 4 * w > start + previous.open ? start + previous.open : -1;
+      const read = readLine(text, start, previous, open);
       if (read instanceof P1Error || read.after !== last.ends[j]) return false;
+      if (read.line.info !== previous.info) sameInfos = false;
       updated[u] = read.line;
       updatedAt[u++] = j;
     }
   }
   for (let i = 0; i < u; i++) last.lines[updatedAt[i] as number] = updated[i] as RawLine;
   memory.updatedCount = u;
+  memory.sameInfos = sameInfos;
   memory.valuesBefore = last.valuesFor;
   last.valuesFor = undefined;
   const bytes = last.bytes;
@@ -531,29 +569,43 @@ interface ReadLine {
 
 /**
  * Reads the object that starts at `pos` (not a space). `previous`, the last telegram's line at this
- * index, is a hint only: its OBIS reference is tried first. Looks at no byte past the returned `after`.
+ * index, is a hint only: its OBIS reference is tried first. `knownOpen` >= 0 says the bytes from `pos`
+ * through `knownOpen`, its '(', are those `previous` was read from. Looks at no byte past the returned
+ * `after`.
  */
-function readLine(text: string, pos: number, previous: RawLine | undefined): ReadLine | P1Error {
+function readLine(
+  text: string,
+  pos: number,
+  previous: RawLine | undefined,
+  knownOpen = -1,
+): ReadLine | P1Error {
   const n = text.length;
-  const open = text.indexOf("(", pos);
-  if (open === -1) return malformed(text, pos, "expected OBIS(value)");
-  // A changed line usually keeps its OBIS reference: try the previous one before cutting the reference
-  // out and looking it up. A match holds no line end, so '(' is on this line.
+  let open = knownOpen;
   let info: ObisInfo | null;
-  if (
-    previous !== undefined &&
-    previous.info.obis.length === open - pos &&
-    sameText(text, pos, previous.info.obis)
-  )
-    info = previous.info;
+  if (previous !== undefined && open >= 0) info = previous.info;
   else {
-    if (open > lineEnd(text, pos)) return malformed(text, pos, "expected OBIS(value)");
-    info = OBIS_INFO.get(text.slice(pos, open));
+    open = text.indexOf("(", pos);
+    if (open === -1) return malformed(text, pos, "expected OBIS(value)");
+    // A changed line usually keeps its OBIS reference: try the previous one before cutting the reference
+    // out and looking it up. A match holds no line end, so '(' is on this line.
+    if (
+      previous !== undefined &&
+      previous.info.obis.length === open - pos &&
+      sameText(text, pos, previous.info.obis)
+    )
+      info = previous.info;
+    else {
+      if (open > lineEnd(text, pos)) return malformed(text, pos, "expected OBIS(value)");
+      info = OBIS_INFO.get(text.slice(pos, open));
+    }
   }
   if (!info) return malformed(text, pos, "not an OBIS reference");
-  const groups: string[] = [];
+  // Most objects have one group: an array made of it holds just that, where pushing onto an empty one
+  // reserves room for 17.
+  let groups: string[] | undefined;
   let p = open;
   let after: number; // first non-space after the last group
+  let newline: number; // the first line end between the last group and `after`, else -1
   for (;;) {
     // One pass to the closing ')', noting what the value must not hold or needs joined.
     let close = p + 1;
@@ -568,15 +620,37 @@ function readLine(text: string, pos: number, previous: RawLine | undefined): Rea
     if (close === n) return malformed(text, pos, "unterminated value");
     if (nested) return malformed(text, pos, "'(' inside a value");
     const group = text.slice(p + 1, close);
-    groups.push(wrapped ? group.replace(/[\r\n]/g, "") : group);
+    const joined = wrapped ? group.replace(/[\r\n]/g, "") : group;
+    if (groups === undefined) groups = [joined];
+    else groups.push(joined);
     p = close + 1;
-    after = skipSpace(text, p);
+    // skipSpace, noting the first line end on the way (instead of searching for it afterwards).
+    newline = -1;
+    after = p;
+    for (; after < n; after++) {
+      const c = text.charCodeAt(after);
+      if (c === 0x0a) {
+        if (newline === -1) newline = after;
+      } else if (c !== 0x0d && c !== 0x20 && c !== 0x09 && c !== 0x00) break;
+    }
     if (text.charCodeAt(after) !== 0x28) break; // another '(' group follows
     p = after;
   }
-  const rest = lineEnd(text, p);
-  if (after < rest) return malformed(text, pos, "unexpected text after the value");
-  return { line: { info, groups, object: undefined, warning: undefined, decodedFor: null }, after, rest };
+  // Text after the value on its line; else the line ends at the first line end after the value.
+  if (newline === -1 && after < n) return malformed(text, pos, "unexpected text after the value");
+  const rest = newline === -1 ? n : newline;
+  return {
+    line: {
+      info,
+      open: open - pos,
+      groups: groups as string[],
+      object: undefined,
+      warning: undefined,
+      decodedFor: null,
+    },
+    after,
+    rest,
+  };
 }
 
 function skipSpace(text: string, pos: number): number {

@@ -53,29 +53,50 @@ export function parseDecimal(text: string, defaultUnit: string | null = null): D
   const end = scanDecimal(text);
   if (end < 0) return undefined;
   return {
-    value: decimalValue(text, end),
+    value: scannedValue,
     text: decimalDigits(text, end),
     unit: unitOf(text, end, defaultUnit),
   };
 }
 
+// Powers of ten up to 10^15, all exact doubles.
+const POW10 = Array.from({ length: 16 }, (_, k) => 10 ** k);
+
+/**
+ * The value of the number scanDecimal accepted last (it reads the digits once, for both; the two
+ * callers use it right away). Computed without Number()'s general string-to-double path: up to 15
+ * digits form an exact integer, and an exact integer divided by an exact power of ten is the correctly
+ * rounded double, the same one Number() gives.
+ */
+let scannedValue = 0;
+
 /**
  * Where the number of a decimal group ends (its unit, if any, follows), or -1 when the text is not
- * digits with optional sign and fraction followed by an optional unit (DECIMAL_RE).
+ * digits with optional sign and fraction followed by an optional unit (DECIMAL_RE). Sets scannedValue.
  */
 function scanDecimal(text: string): number {
   const n = text.length;
   let i = 0;
   let c = text.charCodeAt(0);
+  const negative = c === 0x2d;
   if (c === 0x2b || c === 0x2d) c = text.charCodeAt(++i); // sign
   const digitsFrom = i;
-  while (c >= 0x30 && c <= 0x39) c = text.charCodeAt(++i);
+  let v = 0;
+  while (c >= 0x30 && c <= 0x39) {
+    v = v * 10 + (c - 0x30);
+    c = text.charCodeAt(++i);
+  }
   if (i === digitsFrom) return -1;
+  let fractionDigits = 0;
   if (c === 0x2e) {
     const fracFrom = ++i;
     c = text.charCodeAt(i);
-    while (c >= 0x30 && c <= 0x39) c = text.charCodeAt(++i);
-    if (i === fracFrom) return -1;
+    while (c >= 0x30 && c <= 0x39) {
+      v = v * 10 + (c - 0x30);
+      c = text.charCodeAt(++i);
+    }
+    fractionDigits = i - fracFrom;
+    if (fractionDigits === 0) return -1;
   }
   const numberEnd = i;
   if (i < n) {
@@ -84,37 +105,13 @@ function scanDecimal(text: string): number {
     while (i < n && (isLetter(c) || (c >= 0x30 && c <= 0x39))) c = text.charCodeAt(++i);
     if (i !== n) return -1;
   }
-  return numberEnd;
-}
-
-// Powers of ten up to 10^15, all exact doubles.
-const POW10 = Array.from({ length: 16 }, (_, k) => 10 ** k);
-
-/**
- * The number written in `text[0, end)` (digits scanDecimal accepted), without Number()'s general
- * string-to-double path: up to 15 digits form an exact integer, and an exact integer divided by an exact
- * power of ten is the correctly rounded double, the same one Number() gives.
- */
-function decimalValue(text: string, end: number): number {
-  let i = 0;
-  const first = text.charCodeAt(0);
-  if (first === 0x2d || first === 0x2b) i = 1; // sign
-  let n = 0;
-  let digits = 0;
-  let fractionDigits = -1; // -1 until the '.'
-  for (; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x2e) {
-      fractionDigits = 0;
-      continue;
-    }
-    n = n * 10 + (c - 0x30);
-    digits++;
-    if (fractionDigits >= 0) fractionDigits++;
+  const digits = numberEnd - digitsFrom - (fractionDigits > 0 ? 1 : 0);
+  if (digits > 15) scannedValue = Number(text.slice(0, numberEnd));
+  else {
+    const value = fractionDigits > 0 ? v / (POW10[fractionDigits] as number) : v;
+    scannedValue = negative ? -value : value;
   }
-  if (digits > 15) return Number(text.slice(0, end));
-  const value = fractionDigits > 0 ? n / (POW10[fractionDigits] as number) : n;
-  return first === 0x2d ? -value : value;
+  return numberEnd;
 }
 
 /** The digits of a group scanDecimal accepted. */
@@ -166,7 +163,7 @@ function decimal(groups: readonly string[], unit: string | null): Value | string
   // Built once, field by field: an intermediate Decimal or an object spread is measurably slower here.
   return {
     kind: "decimal",
-    value: decimalValue(raw, end),
+    value: scannedValue,
     text: decimalDigits(raw, end),
     unit: unitOf(raw, end, unit),
   };

@@ -73,3 +73,45 @@ describe("crc16Update (the CRC of a message from the CRC of one of its length)",
     );
   });
 });
+
+describe("differingWords (the 4-byte words in which two messages of one length differ)", () => {
+  // Bytes that make 8-byte groups read as 0, -0 or NaN as doubles (compared eight bytes at a time).
+  const byte = fc.constantFrom(0x00, 0x80, 0x7f, 0xff, 0xf8, 0xf0, 0x01, 0x21, 0x30);
+  it("lists exactly the words whose bytes differ, ascending (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(byte, { minLength: 1, maxLength: 80 }),
+        fc.array(fc.record({ at: fc.nat(), byte }), { maxLength: 12 }),
+        (bytes, changes) => {
+          const before = Uint8Array.from(bytes);
+          const changed = Uint8Array.from(bytes);
+          for (const c of changes) changed[c.at % changed.length] = c.byte;
+          const a = new WordBytes();
+          const b = new WordBytes();
+          a.fill(before, before.length);
+          b.fill(changed, changed.length);
+          const expected: number[] = [];
+          for (let i = 0; i < before.length; i++)
+            if (before[i] !== changed[i] && expected.at(-1) !== i >>> 2) expected.push(i >>> 2);
+          const out = new Int32Array(64);
+          const count = differingWords(a, b, out);
+          expect(count === -1 ? "too many" : [...out.subarray(0, count)]).toEqual(
+            expected.length > out.length ? "too many" : expected,
+          );
+        },
+      ),
+      { numRuns: 3000, seed: 17 },
+    );
+  });
+
+  it("tells 0 from -0 when compared as doubles", () => {
+    const a = new WordBytes();
+    const b = new WordBytes();
+    a.fill(new Uint8Array(8), 8);
+    b.fill(Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0x80), 8);
+    expect([...b.words.subarray(0, 2)]).not.toEqual([...a.words.subarray(0, 2)]);
+    const out = new Int32Array(4);
+    expect(differingWords(a, b, out)).toBe(1);
+    expect(out[0]).toBe(1);
+  });
+});

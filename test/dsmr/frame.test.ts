@@ -34,6 +34,12 @@ describe("TelegramFramer", () => {
     expect(okBytes(frameAll(bytes))).toEqual([framed(T50), framed(T40), framed(T50)]);
   });
 
+  it("keeps a chunk pushed twice twice (one buffer object, two slices of the unit)", () => {
+    const line = Buffer.from("1-0:1.8.1(1)\r\n", "latin1");
+    const chunks = [Buffer.from("/X\r\n\r\n", "latin1"), line, line, Buffer.from("!\r\n", "latin1")];
+    expect(okBytes(frameAll(chunks))).toEqual([`/X\r\n\r\n${line}${line}!`]);
+  });
+
   it("handles several telegrams in one chunk", () => {
     expect(okBytes(frameAll([Buffer.concat([T40, T50, T40])]))).toEqual([
       framed(T40),

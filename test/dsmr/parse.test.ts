@@ -199,6 +199,14 @@ describe("parseTelegram: odd and bad input", () => {
     expect(t.objects.find((o) => o.obis === "1-0:31.7.0.255")?.def?.id).toBe("emeter_instant_current_l1");
   });
 
+  it("finds the last '!' however many bytes follow it", () => {
+    const plain = parseOk(Buffer.from(t50, "latin1"));
+    for (const tail of ["", "\r\n", " ".repeat(7), " ".repeat(8), "\r\n".repeat(40)])
+      expect(parseOk(Buffer.from(`${t50}${tail}`, "latin1"))).toEqual(plain);
+    // A later '!' ends the telegram, wherever it is: the first one's CRC field is then read as a line.
+    expectParseError(parseTelegram(Buffer.from(`${t50}${" ".repeat(20)}!`, "latin1")), "MALFORMED_LINE");
+  });
+
   it("rejects input that does not start with '/' or has no '!'", () => {
     expectParseError(parseTelegram(Buffer.from("hello!")), "FRAME_INVALID");
     expectParseError(parseTelegram(Buffer.from("/X\r\n1-0:1.8.1(1)")), "TRUNCATED");
@@ -322,6 +330,10 @@ describe("parseTelegram: a meter's next telegram, compared byte for byte with th
     fc.record({ kind: fc.constant("digit" as const), line: fc.nat(60), d: fc.nat(9) }),
     // Every digit of every value changed (more words than the parser lists).
     fc.record({ kind: fc.constant("values" as const), d: fc.nat(9) }),
+    // The '(' after some line's OBIS reference overwritten, or a digit of the reference changed (the
+    // parser reuses a changed line's reference when its first changed word comes after the '(').
+    fc.record({ kind: fc.constant("paren" as const), line: fc.nat(60), ch: fc.constantFrom(..."0 )*x!") }),
+    fc.record({ kind: fc.constant("obis" as const), line: fc.nat(60), nth: fc.nat(7), d: fc.nat(9) }),
     // The M-Bus channel of some sub-meter line moved (another channel, or a device swapped).
     fc.record({ kind: fc.constant("channel" as const), line: fc.nat(60), b: fc.integer({ min: 0, max: 4 }) }),
     // Two lines swap places.
@@ -374,6 +386,16 @@ describe("parseTelegram: a meter's next telegram, compared byte for byte with th
         return withLines(lines);
       case "values":
         return body.replace(/\([^()]*\)/g, (v) => v.replace(/\d/g, String(e.d)));
+      case "paren":
+        lines[i] = (lines[i] as string).replace("(", e.ch);
+        return withLines(lines);
+      case "obis":
+        lines[i] = (lines[i] as string).replace(/^[^(]*/, (ref) => {
+          const digits = [...ref.matchAll(/\d/g)].map((m) => m.index);
+          const at = digits[e.nth % Math.max(1, digits.length)];
+          return at === undefined ? ref : `${ref.slice(0, at)}${e.d}${ref.slice(at + 1)}`;
+        });
+        return withLines(lines);
       case "channel":
         lines[i] = (lines[i] as string).replace(/^0-\d:/, `0-${e.b}:`);
         return withLines(lines);
@@ -431,6 +453,17 @@ describe("parseTelegram: a meter's next telegram, compared byte for byte with th
     parseTelegram(Buffer.from("/X\r\n\r\n1-0:1.8.1(1)!", "latin1"), memory);
     const now = Buffer.from("/X\r\n\r\n1-0:1.8.1(1)! x\r\n!", "latin1");
     expect(comparable(parseTelegram(now, memory))).toEqual(comparable(parseTelegram(now, new ParseMemory())));
+  });
+
+  it("a reference changed in place that decides the version detects it anew", () => {
+    // e-MUCS is told by 0-0:96.1.4; its value changed too, so the line is read again in place.
+    const memory = new ParseMemory();
+    const body = bodies[1] as string;
+    parseTelegram(withCrc(body, "valid", body), memory);
+    const now = withCrc(body.replace("0-0:96.1.4(50217)", "0-0:96.1.5(50218)"), "valid", body);
+    const fresh = comparable(parseTelegram(now, new ParseMemory()));
+    expect(fresh).toMatchObject({ version: null });
+    expect(comparable(parseTelegram(now, memory))).toEqual(fresh);
   });
 
   it("parses every telegram of a chain as a fresh memory does (property)", () => {

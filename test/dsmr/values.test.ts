@@ -12,15 +12,29 @@ import {
 describe("parseDecimal", () => {
   it("accepts exactly what DECIMAL_RE accepts, with the same digits and unit (property)", () => {
     const chars = fc.constantFrom(..."0123456789.+-*kWhmVA3 x".split(""));
+    // Up to 20 characters: numbers of more than 15 digits take another path; units that are and are
+    // not the table's.
+    const unit = fc.constantFrom(null, "kWh", "kW", "V", "A", "m3", "W");
     fc.assert(
-      fc.property(fc.array(chars, { maxLength: 14 }), (parts) => {
+      fc.property(fc.array(chars, { maxLength: 20 }), unit, (parts, defaultUnit) => {
         const text = parts.join("");
         const m = DECIMAL_RE.exec(text);
-        const d = parseDecimal(text);
+        const d = parseDecimal(text, defaultUnit);
         if (!m) expect(d, text).toBeUndefined();
-        else expect(d, text).toEqual({ value: Number(m[1]), text: m[1], unit: m[2] ?? null });
+        else expect(d, text).toEqual({ value: Number(m[1]), text: m[1], unit: m[2] ?? defaultUnit });
       }),
-      { numRuns: 3000, seed: 21 },
+      { numRuns: 5000, seed: 21 },
+    );
+  });
+
+  it("reads numbers of more than 15 digits as Number() does (property)", () => {
+    const digits = fc.array(fc.constantFrom(..."0123456789"), { minLength: 1, maxLength: 14 });
+    fc.assert(
+      fc.property(digits, digits, digits, (a, b, c) => {
+        const text = `${a.join("")}${b.join("")}${c.length % 2 ? "." : ""}${c.join("")}`;
+        expect(parseDecimal(text)?.value, text).toBe(Number(text));
+      }),
+      { numRuns: 2000, seed: 22 },
     );
   });
 
