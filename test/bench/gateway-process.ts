@@ -61,10 +61,13 @@ export async function startGateway(sources: readonly BenchSource[]): Promise<Gat
   const started = performance.now();
   // P1_BENCH_PROFILE=DIR: the gateway writes a V8 CPU profile there when it stops (see README, Performance).
   const profile = process.env.P1_BENCH_PROFILE;
+  // P1_BENCH_NODE_FLAGS: more flags for the gateway's node (e.g. --heapsnapshot-signal=SIGUSR2).
+  const flags = (process.env.P1_BENCH_NODE_FLAGS ?? "").split(" ").filter((f) => f !== "");
   const child: ChildProcess = spawn(
     process.execPath,
     [
       ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : []),
+      ...flags,
       BIN,
       "serve",
       "--config",
