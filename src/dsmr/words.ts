@@ -29,6 +29,21 @@ export class WordBytes {
     for (let i = length; i < end; i++) bytes[i] = 0;
     this.length = length;
   }
+
+  /** Holds what `other` holds (its bytes through the end of their last 8, zeroed past its length). */
+  copy(other: WordBytes): void {
+    const n = 2 * ((other.length + 7) >>> 3);
+    if (4 * n > this.bytes.length) {
+      this.pairs = new Float64Array((n >>> 1) + 8);
+      this.words = new Int32Array(this.pairs.buffer);
+      this.bytes = new Uint8Array(this.pairs.buffer);
+    }
+    // Word by word: an Int32Array keeps every bit pattern (a double could have its NaN canonicalised).
+    const to = this.words;
+    const from = other.words;
+    for (let i = 0; i < n; i++) to[i] = from[i] as number;
+    this.length = other.length;
+  }
 }
 
 /**
