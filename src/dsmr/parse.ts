@@ -176,8 +176,8 @@ export class ParseMemory {
   shapeIsLast = false;
   /** Set by updateLines: every line it read anew kept its OBIS reference (so the shape's infos hold). */
   sameInfos = false;
-  /** The last telegram's header. */
-  header = "";
+  /** The header of `last` (undefined: none yet). */
+  header: string | undefined = undefined;
 }
 
 /** The memory of callers that pass none (one-off parses, the CLI). */
@@ -348,17 +348,22 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   const headerEnd = text.indexOf("\n");
   if (headerEnd === -1)
     return fail("MALFORMED_LINE", "telegram has no line after its header", { header: preview(text) });
-  const header = headerOf(
-    text,
-    buf,
-    text.charCodeAt(headerEnd - 1) === 0x0d ? headerEnd - 1 : headerEnd,
-    memory,
-  );
+  const headerStop = text.charCodeAt(headerEnd - 1) === 0x0d ? headerEnd - 1 : headerEnd;
+  // The last telegram's header string when no changed word holds a byte of it (a meter's never changes).
+  const header =
+    changed >= 0 &&
+    memory.header !== undefined &&
+    (changed === 0 || (memory.changedWords[0] as number) > headerStop >>> 2)
+      ? memory.header
+      : headerStop - 1 >= SLICE_MIN_LENGTH
+        ? buf.toString("latin1", 1, headerStop)
+        : text.slice(1, headerStop);
   const inPlace = changed >= 0 && updateLines(text, buf, headerEnd + 1, memory, changed);
   if (!inPlace) {
     const error = readLines(text, buf, headerEnd + 1, memory, changed);
     if (error) return { ok: false, error };
   }
+  memory.header = header; // the header of `last`, which now holds these bytes
   const table = memory.last;
   const lines = table.lines;
 
@@ -386,13 +391,14 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   };
 }
 
-/** The header `text[1, end)`: the last telegram's string when it is the same (a meter's always is). */
-function headerOf(text: string, buf: Buffer, end: number, memory: ParseMemory): string {
-  const last = memory.header;
-  if (last.length === end - 1 && sameText(text, 1, last)) return last;
-  const header = end - 1 >= SLICE_MIN_LENGTH ? buf.toString("latin1", 1, end) : text.slice(1, end);
-  memory.header = header;
-  return header;
+/**
+ * Gives `last` the bytes just read, and the shared table `last`'s old buffer to fill next time: the
+ * buffers go round the streams without copying (fill shrinks one much larger than a telegram).
+ */
+function swapBytes(last: ReadTelegram, next: ReadTelegram): void {
+  const bytes = last.bytes;
+  last.bytes = next.bytes;
+  next.bytes = bytes;
 }
 
 /** Decodes every line of `table` for `version` (lines decoded for it before keep their object). */
@@ -489,7 +495,7 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
   memory.sameInfos = sameInfos;
   memory.valuesBefore = last.valuesFor;
   last.valuesFor = undefined;
-  last.bytes.copy(next.bytes);
+  swapBytes(last, next);
   last.crc = next.crc;
   return true;
 }
@@ -569,7 +575,7 @@ function readLines(
   last.lines.length = k;
   next.lines.length = 0; // the shared table keeps no stream's lines
   last.valuesFor = undefined;
-  last.bytes.copy(next.bytes);
+  swapBytes(last, next);
   last.crc = next.crc;
   return undefined;
 }
