@@ -44,6 +44,12 @@ const P1_VERSION_KEY = OBJECTS.p1_version_output.obis;
 const SLASH = 0x2f;
 const BANG = 0x21;
 const HEX_CRC_RE = /^[0-9A-Fa-f]{1,4}$/;
+/**
+ * V8 cuts a string of at least this many characters out of a longer one as a view that keeps the whole
+ * text alive (a sliced string): a kept group or header that long is copied from the bytes instead, so a
+ * line kept for many telegrams does not hold the telegram text it was read from.
+ */
+const SLICE_MIN_LENGTH = 13;
 // OBIS reference A-B:C.D.E with an optional fifth group written '.F' or '*F' (IEC 62056-61 §4).
 const OBIS_RE = /^(\d{1,3})-(\d{1,3}):(\d{1,3}\.\d{1,3}\.\d{1,3})(?:[.*]\d{1,3})?$/;
 
@@ -154,8 +160,6 @@ const MAX_CHANGED_WORDS = 128;
  */
 export class ParseMemory {
   last = new ReadTelegram();
-  /** The telegram being read; it becomes `last` once its lines are read. */
-  next = new ReadTelegram();
   /** Indexes of the words in which `next` differs from `last`. */
   changedWords = new Int32Array(MAX_CHANGED_WORDS);
   /** Scratch for updateLines: the lines read anew and their indexes; `updatedCount` of them. */
@@ -172,10 +176,18 @@ export class ParseMemory {
   shapeIsLast = false;
   /** Set by updateLines: every line it read anew kept its OBIS reference (so the shape's infos hold). */
   sameInfos = false;
+  /** The header of `last` (undefined: none yet). */
+  header: string | undefined = undefined;
 }
 
 /** The memory of callers that pass none (one-off parses, the CLI). */
 const SHARED_MEMORY = new ParseMemory();
+
+/**
+ * The telegram being read, shared by all memories (parsing is synchronous): what of it is kept is
+ * copied into the memory's `last`, so a stream holds one table, not a spare one besides.
+ */
+const NEXT = new ReadTelegram();
 
 /**
  * The version of a telegram of these lines. `sameInfos`: the lines are the last telegram's, with the
@@ -282,7 +294,8 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
 
   // ---- Comparison with the telegram before: the words that changed, when it had the same length ----
   const length = bang + 1;
-  const { last, next } = memory;
+  const last = memory.last;
+  const next = NEXT;
   next.bytes.fill(buf, length);
   next.crc = -1;
   // How many words changed; -1: another length or too many changes, lines are compared one by one.
@@ -335,12 +348,22 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   const headerEnd = text.indexOf("\n");
   if (headerEnd === -1)
     return fail("MALFORMED_LINE", "telegram has no line after its header", { header: preview(text) });
-  const header = text.slice(1, text.charCodeAt(headerEnd - 1) === 0x0d ? headerEnd - 1 : headerEnd);
-  const inPlace = changed >= 0 && updateLines(text, headerEnd + 1, memory, changed);
+  const headerStop = text.charCodeAt(headerEnd - 1) === 0x0d ? headerEnd - 1 : headerEnd;
+  // The last telegram's header string when no changed word holds a byte of it (a meter's never changes).
+  const header =
+    changed >= 0 &&
+    memory.header !== undefined &&
+    (changed === 0 || (memory.changedWords[0] as number) > headerStop >>> 2)
+      ? memory.header
+      : headerStop - 1 >= SLICE_MIN_LENGTH
+        ? buf.toString("latin1", 1, headerStop)
+        : text.slice(1, headerStop);
+  const inPlace = changed >= 0 && updateLines(text, buf, headerEnd + 1, memory, changed);
   if (!inPlace) {
-    const error = readLines(text, headerEnd + 1, memory, changed);
+    const error = readLines(text, buf, headerEnd + 1, memory, changed);
     if (error) return { ok: false, error };
   }
+  memory.header = header; // the header of `last`, which now holds these bytes
   const table = memory.last;
   const lines = table.lines;
 
@@ -366,6 +389,16 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
       warnings: warnings.concat(table.lineWarnings),
     },
   };
+}
+
+/**
+ * Gives `last` the bytes just read, and the shared table `last`'s old buffer to fill next time: the
+ * buffers go round the streams without copying (fill shrinks one much larger than a telegram).
+ */
+function swapBytes(last: ReadTelegram, next: ReadTelegram): void {
+  const bytes = last.bytes;
+  last.bytes = next.bytes;
+  next.bytes = bytes;
 }
 
 /** Decodes every line of `table` for `version` (lines decoded for it before keep their object). */
@@ -430,8 +463,9 @@ function decodeLine(l: RawLine, version: VersionName | null): void {
  * which takes this telegram's bytes; false, changing nothing, when that does not hold (readLines then
  * reads the telegram).
  */
-function updateLines(text: string, from: number, memory: ParseMemory, changed: number): boolean {
-  const { last, next } = memory;
+function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemory, changed: number): boolean {
+  const last = memory.last;
+  const next = NEXT;
   const count = last.lines.length;
   if (count === 0 || skipSpace(text, from) !== last.starts[0]) return false;
   const { changedWords, updated, updatedAt } = memory;
@@ -449,7 +483,7 @@ function updateLines(text: string, from: number, memory: ParseMemory, changed: n
       const start = last.starts[j] as number;
       const previous = last.lines[j] as RawLine;
       const open = 4 * w > start + previous.open ? start + previous.open : -1;
-      const read = readLine(text, start, previous, open);
+      const read = readLine(text, buf, start, previous, open);
       if (read instanceof P1Error || read.after !== last.ends[j]) return false;
       if (read.line.info !== previous.info) sameInfos = false;
       updated[u] = read.line;
@@ -461,15 +495,13 @@ function updateLines(text: string, from: number, memory: ParseMemory, changed: n
   memory.sameInfos = sameInfos;
   memory.valuesBefore = last.valuesFor;
   last.valuesFor = undefined;
-  const bytes = last.bytes;
-  last.bytes = next.bytes;
-  next.bytes = bytes;
+  swapBytes(last, next);
   last.crc = next.crc;
   return true;
 }
 
 /**
- * Splits the body into `OBIS(group)(group)...` objects into `memory.next`, which then becomes
+ * Splits the body into `OBIS(group)(group)...` objects into the shared table, then copies them into
  * `memory.last`. A group may continue on the next line (DSMR 2.2/3.0 gas value) and a group's text may
  * wrap over a line end (long 96.13.0 messages); both are joined. Blank lines are skipped. With
  * `changed` >= 0 the telegram has the last one's length and differs from it only in the first
@@ -478,8 +510,15 @@ function updateLines(text: string, from: number, memory: ParseMemory, changed: n
  * as it is. With another length (`changed` -1) such lines are looked for by comparing their bytes, at
  * the same position or moved by the difference in length.
  */
-function readLines(text: string, from: number, memory: ParseMemory, changed: number): P1Error | undefined {
-  const { last, next } = memory;
+function readLines(
+  text: string,
+  buf: Buffer,
+  from: number,
+  memory: ParseMemory,
+  changed: number,
+): P1Error | undefined {
+  const last = memory.last;
+  const next = NEXT;
   const changedWords = memory.changedWords;
   const lastCount = last.lines.length;
   let k = 0; // lines read
@@ -522,16 +561,22 @@ function readLines(text: string, from: number, memory: ParseMemory, changed: num
         continue;
       }
     }
-    const read = readLine(text, pos, last.lines[k]);
-    if (read instanceof P1Error) return read;
+    const read = readLine(text, buf, pos, last.lines[k]);
+    if (read instanceof P1Error) {
+      next.lines.length = 0; // the shared table keeps no stream's lines
+      return read;
+    }
     next.setLine(k++, read.line, pos, read.after);
     pos = read.rest;
   }
-  next.lines.length = k;
-  next.valuesFor = undefined;
-  memory.last = next;
-  memory.next = last;
-  last.lines.length = 0; // only its bytes are used until the next readLines: let the lines go
+  // Into `last`: the lines, then the bytes (the loop above compared the last telegram's).
+  for (let i = 0; i < k; i++)
+    last.setLine(i, next.lines[i] as RawLine, next.starts[i] as number, next.ends[i] as number);
+  last.lines.length = k;
+  next.lines.length = 0; // the shared table keeps no stream's lines
+  last.valuesFor = undefined;
+  swapBytes(last, next);
+  last.crc = next.crc;
   return undefined;
 }
 
@@ -568,13 +613,14 @@ interface ReadLine {
 }
 
 /**
- * Reads the object that starts at `pos` (not a space). `previous`, the last telegram's line at this
+ * Reads the object that starts at `pos` (not a space) of `text`, `buf`'s bytes as latin1. `previous`, the last telegram's line at this
  * index, is a hint only: its OBIS reference is tried first. `knownOpen` >= 0 says the bytes from `pos`
  * through `knownOpen`, its '(', are those `previous` was read from. Looks at no byte past the returned
  * `after`.
  */
 function readLine(
   text: string,
+  buf: Buffer,
   pos: number,
   previous: RawLine | undefined,
   knownOpen = -1,
@@ -619,8 +665,11 @@ function readLine(
     }
     if (close === n) return malformed(text, pos, "unterminated value");
     if (nested) return malformed(text, pos, "'(' inside a value");
-    const group = text.slice(p + 1, close);
-    const joined = wrapped ? group.replace(/[\r\n]/g, "") : group;
+    const joined = wrapped
+      ? text.slice(p + 1, close).replace(/[\r\n]/g, "")
+      : close - p - 1 >= SLICE_MIN_LENGTH
+        ? buf.toString("latin1", p + 1, close)
+        : text.slice(p + 1, close);
     if (groups === undefined) groups = [joined];
     else groups.push(joined);
     p = close + 1;

@@ -18,9 +18,11 @@ export class WordBytes {
     const end = 8 * ((length + 7) >>> 3);
     // The CRC and line end after '!' are copied along rather than cut off: a view costs more than them.
     const copied = source.length - length <= 16 ? source : source.subarray(0, length);
-    if (Math.max(end, copied.length) > this.bytes.length) {
-      // Grown to the largest telegram seen (the framer caps telegrams); a little slack for the next.
-      this.pairs = new Float64Array((Math.max(end, copied.length) >>> 3) + 8);
+    const need = Math.max(end, copied.length);
+    // Sized to the telegram with a little slack for the next; the parser passes buffers from stream to
+    // stream, so one much larger than needed (another meter's) is not kept either.
+    if (need > this.bytes.length || this.bytes.length > 2 * need + 512) {
+      this.pairs = new Float64Array((need >>> 3) + 8);
       this.words = new Int32Array(this.pairs.buffer);
       this.bytes = new Uint8Array(this.pairs.buffer);
     }

@@ -296,6 +296,28 @@ describe("parseTelegram: memory of the telegram before", () => {
     expect(after).toEqual(before);
     expect(after.some((o, i) => o !== before[i])).toBe(true);
   });
+
+  it("reads a header that changed at the same length anew, also after a telegram that failed", () => {
+    const text = meterA.toString("latin1");
+    const body = text.slice(0, text.lastIndexOf("!") + 1);
+    const headerEnd = body.indexOf("\r");
+    const last = body.charCodeAt(headerEnd - 1);
+    const other = `${body.slice(0, headerEnd - 1)}${String.fromCharCode(last === 0x30 ? 0x31 : 0x30)}${body.slice(headerEnd)}`;
+    const withCrc = (b: string) => Buffer.from(`${b}${crcOf(b)}\r\n`, "latin1");
+    const broken = Buffer.from(`${other.replace("1-0:1.8.1(", "1-0:1.8.1 ")}0000\r\n`, "latin1");
+    const memory = new ParseMemory();
+    for (const t of [withCrc(body), withCrc(other), withCrc(body), broken, withCrc(other), withCrc(other)]) {
+      const r = parseTelegram(t, memory);
+      const fresh = parseTelegram(t, new ParseMemory());
+      expect(r.ok ? r.telegram.header : r.error.code).toBe(
+        fresh.ok ? fresh.telegram.header : fresh.error.code,
+      );
+    }
+    expect(parseTelegram(withCrc(other), memory)).toMatchObject({
+      ok: true,
+      telegram: { header: other.slice(1, headerEnd) },
+    });
+  });
 });
 
 describe("parseTelegram: a meter's next telegram, compared byte for byte with the one before", () => {
