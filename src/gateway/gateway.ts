@@ -241,13 +241,13 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
   }
 
   /** @inheritdoc */
-  entities(): readonly EntityInfo[] {
-    return this.#store.entities();
+  entities(sourceId?: string): readonly EntityInfo[] {
+    return this.#store.entities(sourceId);
   }
 
   /** @inheritdoc */
-  states(): readonly EntityState[] {
-    return this.#store.states();
+  states(sourceId?: string): readonly EntityState[] {
+    return this.#store.states(sourceId);
   }
 
   /** @inheritdoc */

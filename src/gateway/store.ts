@@ -95,20 +95,29 @@ const canAggregate = (info: EntityInfo) => info.kind === "number" && info.stateC
 export class EntityStore {
   readonly #meters = new Map<string, Map<string, MeterRecord>>(); // source → meter id → meter
   readonly #byId = new Map<string, EntityRecord>();
+  /** The same records per source, in the same (discovery) order: a per-source device lists only its own. */
+  readonly #bySource = new Map<string, Map<string, EntityRecord>>();
 
-  /** Every entity, in discovery order. */
-  entities(): EntityInfo[] {
-    return [...this.#byId.values()].map((r) => r.info);
+  /** Every entity (or every entity of one source), in discovery order. */
+  entities(sourceId?: string): EntityInfo[] {
+    return [...this.#records(sourceId)].map((r) => r.info);
   }
 
-  /** The latest state of every entity that has one (repeated values included, with their latest time). */
-  states(): EntityState[] {
+  /**
+   * The latest state of every entity (or every entity of one source) that has one, repeated values
+   * included, with their latest time.
+   */
+  states(sourceId?: string): EntityState[] {
     const out: EntityState[] = [];
-    for (const r of this.#byId.values()) {
+    for (const r of this.#records(sourceId)) {
       const state = latest(r);
       if (state) out.push(state);
     }
     return out;
+  }
+
+  #records(sourceId: string | undefined): Iterable<EntityRecord> {
+    return sourceId === undefined ? this.#byId.values() : (this.#bySource.get(sourceId)?.values() ?? []);
   }
 
   /** One entity by id. */
@@ -212,7 +221,10 @@ export class EntityStore {
     for (const [id, m] of source) {
       if (source.size <= MAX_METERS_PER_SOURCE) return;
       if (!m.retired) continue;
-      for (const e of m.entities.values()) this.#byId.delete(e.info.id);
+      for (const e of m.entities.values()) {
+        this.#byId.delete(e.info.id);
+        this.#bySource.get(e.info.sourceId)?.delete(e.info.id);
+      }
       source.delete(id);
     }
   }
@@ -246,6 +258,12 @@ export class EntityStore {
       lowerRun: null,
     };
     this.#byId.set(id, record);
+    let ofSource = this.#bySource.get(meter.sourceId);
+    if (ofSource === undefined) {
+      ofSource = new Map();
+      this.#bySource.set(meter.sourceId, ofSource);
+    }
+    ofSource.set(id, record);
     return record;
   }
 

@@ -132,9 +132,10 @@ export interface GatewayView extends EventEmitter<GatewayEvents> {
    * counters as the totals), so a per-source adapter of a gateway with thousands of meters pays for one.
    */
   info(sourceId?: string): GatewayInfo;
-  entities(): readonly EntityInfo[];
-  /** Latest published state per entity (only entities with a state). */
-  states(): readonly EntityState[];
+  /** Every entity; with `sourceId`, a view may return only that source's (as for info()). */
+  entities(sourceId?: string): readonly EntityInfo[];
+  /** Latest state per entity (only entities with a state); `sourceId` as for entities(). */
+  states(sourceId?: string): readonly EntityState[];
   /** One entity by id, in constant time (adapters look one up per state). */
   entity(id: string): EntityInfo | undefined;
   /** The latest published state of one entity. */

@@ -216,6 +216,8 @@ describe("EntityStore", () => {
     }
     const perMeter = 4; // device type, id, reading … of the gas meter
     expect(store.entities().length).toBeLessThan(60 + 16 * perMeter);
+    // Forgotten meters leave the per-source listing too.
+    expect(store.entities("home").map((e) => e.id)).toEqual(store.entities().map((e) => e.id));
     expect(store.meters("home").length).toBe(3);
   });
 
@@ -226,5 +228,26 @@ describe("EntityStore", () => {
     expect(b.newEntities.length).toBe(a.newEntities.length);
     expect(b.newEntities[0]?.id).toBe(`${a.newEntities[0]?.id}_b`);
     expect(new Set(store.entities().map((e) => e.id)).size).toBe(a.newEntities.length * 2);
+  });
+
+  it("lists one source's entities and states, in discovery order, as the whole list filtered", () => {
+    const store = new EntityStore();
+    store.ingest("a", variant(), 0, policy(EVERY_TELEGRAM));
+    store.ingest("b", variant(), 0, policy(EVERY_TELEGRAM));
+    store.ingest("a", variant(tariff1("004322.000")), 1_000, policy(EVERY_TELEGRAM));
+    for (const source of ["a", "b"]) {
+      const ids = store.entities(source).map((e) => e.id);
+      expect(ids.length).toBeGreaterThan(20);
+      expect(ids).toEqual(
+        store
+          .entities()
+          .filter((e) => e.sourceId === source)
+          .map((e) => e.id),
+      );
+      const mine = new Set(ids);
+      expect(store.states(source)).toEqual(store.states().filter((s) => mine.has(s.entityId)));
+    }
+    expect(store.entities("nobody")).toEqual([]);
+    expect(store.states("nobody")).toEqual([]);
   });
 });
