@@ -1,11 +1,9 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
-import protobuf from "protobufjs";
 import type { EntityInfo, EntityState, GatewayView, TelegramEvent } from "../../gateway/types.ts";
 import { type Logger, P1Error, silentLogger } from "../../shared/index.ts";
 import { type GrpcDiagnostics, type PbDiagnostics, toDiagnostics } from "./diagnostics.ts";
@@ -15,10 +13,10 @@ import {
   type PbListEntitiesResponse,
   type PbTelegram,
   toEntity,
-  toEntityState,
   toGatewayInfo,
   toTelegram,
 } from "./mapping.ts";
+import { encodeEntityState } from "./state-encoding.ts";
 import { type GrpcStatus, isInternalError, RequestError, shutdownStatus, toGrpcStatus } from "./status.ts";
 
 /** Directory holding the project's .proto files (the include root of gateway.proto's imports). */
@@ -97,22 +95,6 @@ let reflectedPackage: protoLoader.PackageDefinition | undefined;
 export function loadGatewayPackage(): protoLoader.PackageDefinition {
   gatewayPackage ??= protoLoader.loadSync(GATEWAY_PROTO_FILE, { ...LOAD_OPTIONS, includeDirs: [PROTO_ROOT] });
   return gatewayPackage;
-}
-
-let entityStateType: protobuf.Type | undefined;
-
-/**
- * Encodes a StreamStates message. proto-loader's serializer runs protobufjs' fromObject first, a
- * conversion pass that builds a second object; toEntityState already yields protobufjs' run-time
- * types (numbers, no enum names), so the hottest message (every changed value, encoded once for all
- * streams) goes straight to encode: less work on the path from a telegram to its clients (issue 8,
- * latency). A test holds the bytes equal to proto-loader's.
- */
-export function encodeEntityState(m: PbEntityState): Buffer {
-  entityStateType ??= new protobuf.Root()
-    .loadSync(join(PROTO_ROOT, GATEWAY_PROTO_FILE), { keepCase: true })
-    .lookupType("p1gateway.v1.EntityState");
-  return entityStateType.encode(m).finish() as Buffer;
 }
 
 /** What reflection describes: the gateway service plus the health service, so both work without a .proto. */
@@ -280,7 +262,7 @@ interface ServerContext {
   readonly states: WeakMap<EntityState, Buffer>;
   readonly stateFanout: StateFanout;
   readonly encodeTelegram: (t: PbTelegram) => Buffer;
-  readonly encodeState: (s: PbEntityState) => Buffer;
+  readonly encodeState: (s: EntityState, unit: string | null) => Buffer;
   readonly reportInternal: (error: unknown) => void;
   /** Called when grpc-js lacks the internals batchWrites needs (logged once: slower, still correct). */
   readonly reportUnbatched: () => void;
@@ -616,7 +598,7 @@ function streamStates(ctx: ServerContext, call: grpc.ServerWritableStream<unknow
   const toMessage = (s: EntityState): Buffer => {
     let message = ctx.states.get(s);
     if (message === undefined) {
-      message = ctx.encodeState(toEntityState(s, view.entity(s.entityId)?.unit ?? null));
+      message = ctx.encodeState(s, view.entity(s.entityId)?.unit ?? null);
       ctx.states.set(s, message);
     }
     return message;
