@@ -1,20 +1,13 @@
-import * as protoLoader from "@grpc/proto-loader";
+import type * as protoLoader from "@grpc/proto-loader";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isoToTimestamp, toEntityState } from "../../../src/api/grpc/mapping.ts";
-import { GATEWAY_PROTO_FILE, PROTO_ROOT } from "../../../src/api/grpc/server.ts";
+import { loadGatewayPackage } from "../../../src/api/grpc/server.ts";
 import { encodeEntityState } from "../../../src/api/grpc/state-encoding.ts";
 import type { EntityState } from "../../../src/gateway/types.ts";
 
 // The reference: the serializer grpc-js would use, proto-loader's fromObject + encode from the .proto.
-const service = protoLoader.loadSync(GATEWAY_PROTO_FILE, {
-  includeDirs: [PROTO_ROOT],
-  keepCase: true,
-  longs: Number,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-})["p1gateway.v1.Gateway"] as protoLoader.ServiceDefinition;
+const service = loadGatewayPackage()["p1gateway.v1.Gateway"] as protoLoader.ServiceDefinition;
 const reference = service.StreamStates?.responseSerialize as (m: unknown) => Buffer;
 
 const iso = fc
