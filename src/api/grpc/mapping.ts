@@ -215,11 +215,19 @@ export function toTimestamp(ms: number): PbTimestamp {
   return { seconds, nanos: Math.round((ms - seconds * 1000) * 1e6) };
 }
 
+// The last ISO text converted: a telegram's states share its timestamp, so each is parsed once.
+let lastIso: string | null = null;
+let lastIsoTimestamp: PbTimestamp | null = null;
+
 /** An ISO 8601 time with offset as a Timestamp; null for null or an unparsable text. */
 export function isoToTimestamp(iso: string | null): PbTimestamp | null {
   if (iso === null) return null;
-  const ms = Date.parse(iso);
-  return Number.isNaN(ms) ? null : toTimestamp(ms);
+  if (iso !== lastIso) {
+    const ms = Date.parse(iso);
+    lastIso = iso;
+    lastIsoTimestamp = Number.isNaN(ms) ? null : toTimestamp(ms);
+  }
+  return lastIsoTimestamp;
 }
 
 function meterTime(iso: string | null, raw: string): PbMeterTime {

@@ -13,10 +13,10 @@ import {
   type PbListEntitiesResponse,
   type PbTelegram,
   toEntity,
-  toEntityState,
   toGatewayInfo,
   toTelegram,
 } from "./mapping.ts";
+import { encodeEntityState } from "./state-encoding.ts";
 import { type GrpcStatus, isInternalError, RequestError, shutdownStatus, toGrpcStatus } from "./status.ts";
 
 /** Directory holding the project's .proto files (the include root of gateway.proto's imports). */
@@ -262,7 +262,7 @@ interface ServerContext {
   readonly states: WeakMap<EntityState, Buffer>;
   readonly stateFanout: StateFanout;
   readonly encodeTelegram: (t: PbTelegram) => Buffer;
-  readonly encodeState: (s: PbEntityState) => Buffer;
+  readonly encodeState: (s: EntityState, unit: string | null) => Buffer;
   readonly reportInternal: (error: unknown) => void;
   /** Called when grpc-js lacks the internals batchWrites needs (logged once: slower, still correct). */
   readonly reportUnbatched: () => void;
@@ -598,7 +598,7 @@ function streamStates(ctx: ServerContext, call: grpc.ServerWritableStream<unknow
   const toMessage = (s: EntityState): Buffer => {
     let message = ctx.states.get(s);
     if (message === undefined) {
-      message = ctx.encodeState(toEntityState(s, view.entity(s.entityId)?.unit ?? null));
+      message = ctx.encodeState(s, view.entity(s.entityId)?.unit ?? null);
       ctx.states.set(s, message);
     }
     return message;
@@ -730,7 +730,6 @@ export async function startGrpcServer(view: GatewayView, options: GrpcServerOpti
   const logger = options.logger ?? silentLogger;
   const pkg = loadGatewayPackage();
   const service = gatewayServiceDefinition(pkg);
-  const stateMethod = service.StreamStates as grpc.MethodDefinition<unknown, PbEntityState>;
   const telegramMethod = service.StreamTelegrams as grpc.MethodDefinition<unknown, PbTelegram>;
   let unbatchedReported = false;
   const ctx: ServerContext = {
@@ -740,7 +739,7 @@ export async function startGrpcServer(view: GatewayView, options: GrpcServerOpti
     telegrams: new WeakMap(),
     states: new WeakMap(),
     stateFanout: new StateFanout(view),
-    encodeState: (m) => stateMethod.responseSerialize(m),
+    encodeState: encodeEntityState,
     encodeTelegram: (m) => telegramMethod.responseSerialize(m),
     reportInternal: (e) =>
       logger.error(

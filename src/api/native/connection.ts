@@ -8,7 +8,14 @@ import {
   type NativeStateMessage,
 } from "./entities.ts";
 import type { FrameCodec, RawMessage } from "./frame.ts";
-import { decodeMessage, encodeMessage, MESSAGE_IDS, type MessageName, messageName } from "./messages.ts";
+import {
+  decodeMessage,
+  encodeMessage,
+  encodeStateMessage,
+  MESSAGE_IDS,
+  type MessageName,
+  messageName,
+} from "./messages.ts";
 
 /** Version this device reports in HelloResponse: what current firmware answers (§4). */
 export const API_VERSION = { major: 1, minor: 14 } as const;
@@ -196,7 +203,7 @@ export class NativeConnection {
   sendState(m: NativeStateMessage): void {
     if (!this.#subscribed || this.#closing) return;
     if (this.#listedKeys !== null && !this.#listedKeys.has(m.key)) return;
-    this.#send(m.type, m.fields, m.key);
+    this.#queue(m.type, encodeStateMessage(m), m.key);
   }
 
   /** Asks the client to disconnect (§2.1 id 5): it reconnects and lists entities again. */
@@ -248,7 +255,11 @@ export class NativeConnection {
   #send(type: number, fields: Readonly<Record<string, unknown>>, stateKey: number | null): void {
     const name = messageName(type);
     if (name === undefined) throw new Error(`message id ${type} is not in MESSAGE_IDS`);
-    const ok = this.#outbox.push({ type, payload: encodeMessage(name, fields) }, stateKey);
+    this.#queue(type, encodeMessage(name, fields), stateKey);
+  }
+
+  #queue(type: number, payload: Uint8Array, stateKey: number | null): void {
+    const ok = this.#outbox.push({ type, payload }, stateKey);
     if (!ok) {
       this.#outbox.clear();
       this.#fail(

@@ -58,14 +58,45 @@ export function nativeProtoRoot(): protobuf.Root {
   return root;
 }
 
+const TYPES = new Map<MessageName, protobuf.Type>();
+
 function typeOf(name: MessageName): protobuf.Type {
-  return nativeProtoRoot().lookupType(`${PACKAGE}.${name}`);
+  let type = TYPES.get(name);
+  if (type === undefined) {
+    type = nativeProtoRoot().lookupType(`${PACKAGE}.${name}`);
+    TYPES.set(name, type);
+  }
+  return type;
 }
 
 /** Encodes one message of the subset (fields by their .proto names) to its protobuf bytes. */
 export function encodeMessage(name: MessageName, fields: Readonly<Record<string, unknown>> = {}): Uint8Array {
   const type = typeOf(name);
   return type.encode(type.fromObject(fields)).finish();
+}
+
+/** A state message as the device fans it out to its connections. */
+export interface StateMessage {
+  readonly type: number;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+const ENCODED_STATES = new WeakMap<StateMessage, Uint8Array>();
+
+/**
+ * A state message's bytes, encoded once however many connections send it. State fields are already
+ * protobufjs' run-time types (a fixed32 key, a float or string or bool, missing_state), so encode runs
+ * without encodeMessage's fromObject pass: this is the hot message, one per changed value (issue 8).
+ */
+export function encodeStateMessage(m: StateMessage): Uint8Array {
+  let payload = ENCODED_STATES.get(m);
+  if (payload === undefined) {
+    const name = messageName(m.type);
+    if (name === undefined) throw new Error(`message id ${m.type} is not in MESSAGE_IDS`);
+    payload = typeOf(name).encode(m.fields).finish();
+    ENCODED_STATES.set(m, payload);
+  }
+  return payload;
 }
 
 /** Decodes one message; throws protobufjs' error on bytes that do not parse as `name`. */
