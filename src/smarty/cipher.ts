@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import { P1Error } from "../shared/index.ts";
 import { type EncryptedFrame, GCM_TAG_BYTES, SECURITY_AUTH_ENC } from "./frame.ts";
+import { loadNativeGcm, type NativeGcmContext, type NativeGcmLoad } from "./native-gcm.ts";
 
 /** Smarty's published default authentication key, used when the grid operator gave only the encryption key. */
 export const DEFAULT_AUTHENTICATION_KEY = Buffer.from("00112233445566778899AABBCCDDEEFF", "hex");
@@ -31,11 +32,77 @@ function aad(keys: CipherKeys): Buffer {
   return out;
 }
 
+/** Which AES-GCM decryption decryptFrame uses: the addon of src/smarty/native/, or node:crypto. */
+export type GcmImplementation = "native" | "node:crypto";
+
+// Loaded on first use, so a gateway without Smarty meters never opens the addon.
+let native: NativeGcmLoad | undefined;
+
+function nativeGcm(): NativeGcmLoad {
+  native ??= loadNativeGcm();
+  return native;
+}
+
+/** The implementation in use and, for node:crypto, why the addon is not (not built, disabled, …). */
+export function gcmImplementation(): { implementation: GcmImplementation; reason?: string } {
+  const load = nativeGcm();
+  return load.ok ? { implementation: "native" } : { implementation: "node:crypto", reason: load.reason };
+}
+
+// One native context per key buffer: the addon keeps the key schedule and compares the key bytes on
+// every call, so a buffer later refilled with another key is re-keyed, never decrypted with the old one.
+const CONTEXTS = new WeakMap<Uint8Array, NativeGcmContext>();
+
 /**
  * Decrypts and authenticates a frame: IV = system title + frame counter, AAD = 0x30 + authentication key,
  * 12-byte tag always verified. A wrong key or authentication key fails the tag: DECRYPT_FAILED.
  */
 export function decryptFrame(
+  frame: EncryptedFrame,
+  keys: CipherKeys,
+): { ok: true; plaintext: Buffer } | { ok: false; error: P1Error } {
+  const load = nativeGcm();
+  // The addon takes only the shapes it was written for; anything else (a wrong-size key, …) goes to
+  // node:crypto, which fails it with the same error it always did.
+  if (
+    !load.ok ||
+    keys.key.length !== 16 ||
+    frame.systemTitle.length !== 8 ||
+    frame.tag.length !== GCM_TAG_BYTES ||
+    frame.frameCounter >>> 0 !== frame.frameCounter
+  ) {
+    return decryptFrameNodeCrypto(frame, keys);
+  }
+  let context = CONTEXTS.get(keys.key);
+  let plaintext: Buffer | null;
+  try {
+    if (context === undefined) {
+      context = load.gcm.newContext();
+      CONTEXTS.set(keys.key, context);
+    }
+    plaintext = load.gcm.decrypt(
+      context,
+      keys.key,
+      aad(keys),
+      frame.systemTitle,
+      frame.frameCounter,
+      frame.ciphertext,
+      frame.tag,
+    );
+  } catch (cause) {
+    return { ok: false, error: decryptFailed(frame, cause) };
+  }
+  if (plaintext === null) {
+    return {
+      ok: false,
+      error: decryptFailed(frame, new Error("unable to authenticate data (native AES-GCM)")),
+    };
+  }
+  return { ok: true, plaintext };
+}
+
+/** decryptFrame by node:crypto alone: the fallback, and the reference the addon is tested against. */
+export function decryptFrameNodeCrypto(
   frame: EncryptedFrame,
   keys: CipherKeys,
 ): { ok: true; plaintext: Buffer } | { ok: false; error: P1Error } {
@@ -49,19 +116,20 @@ export function decryptFrame(
     const rest = decipher.final(); // GCM is a stream mode: empty, and then not worth a copy
     return { ok: true, plaintext: rest.length === 0 ? plaintext : Buffer.concat([plaintext, rest]) };
   } catch (cause) {
-    return {
-      ok: false,
-      error: new P1Error(
-        "DECRYPT_FAILED",
-        "decryption failed: the GCM tag does not verify (wrong decryption key or authentication key)",
-        {
-          systemTitle: Buffer.from(frame.systemTitle).toString("hex").toUpperCase(),
-          frameCounter: frame.frameCounter,
-        },
-        { cause },
-      ),
-    };
+    return { ok: false, error: decryptFailed(frame, cause) };
   }
+}
+
+function decryptFailed(frame: EncryptedFrame, cause: unknown): P1Error {
+  return new P1Error(
+    "DECRYPT_FAILED",
+    "decryption failed: the GCM tag does not verify (wrong decryption key or authentication key)",
+    {
+      systemTitle: Buffer.from(frame.systemTitle).toString("hex").toUpperCase(),
+      frameCounter: frame.frameCounter,
+    },
+    { cause },
+  );
 }
 
 /** Encrypts a telegram into a complete frame as a meter sends it (used by the simulator and tests). */
