@@ -45,9 +45,9 @@ export function loadNativeGcm(env: NodeJS.ProcessEnv = process.env, path = NATIV
   }
   const gcm = module.exports;
   try {
-    if (!selfCheck(gcm)) return { ok: false, reason: "its known-answer check against node:crypto failed" };
+    if (!selfCheck(gcm)) return { ok: false, reason: "failed its known-answer check against node:crypto" };
   } catch (error) {
-    return { ok: false, reason: `its known-answer check threw (${String(error)})` };
+    return { ok: false, reason: `threw in its known-answer check (${String(error)})` };
   }
   return { ok: true, gcm };
 }
