@@ -11,7 +11,10 @@ export type NativeGcmContext = { readonly [contextBrand]: true };
 
 export interface NativeGcm {
   newContext(): NativeGcmContext;
-  /** The plaintext, or null when the tag does not verify. Throws on arguments of the wrong shape. */
+  /**
+   * Writes the plaintext into `out` (as long as the ciphertext) and returns true, or returns false when
+   * the tag does not verify (`out` wiped). Throws on arguments of the wrong shape.
+   */
   decrypt(
     context: NativeGcmContext,
     key: Uint8Array,
@@ -20,7 +23,8 @@ export interface NativeGcm {
     frameCounter: number,
     ciphertext: Uint8Array,
     tag: Uint8Array,
-  ): Buffer | null;
+    out: Uint8Array,
+  ): boolean;
 }
 
 export type NativeGcmLoad = { ok: true; gcm: NativeGcm } | { ok: false; reason: string };
@@ -63,10 +67,15 @@ function selfCheck(gcm: NativeGcm): boolean {
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   const tag = cipher.getAuthTag();
   const context = gcm.newContext();
-  const good = gcm.decrypt(context, key, aad, title, 42, ciphertext, tag);
+  const decrypt = (t: Buffer) => {
+    const out = Buffer.alloc(ciphertext.length);
+    return gcm.decrypt(context, key, aad, title, 42, ciphertext, t, out) ? out : null;
+  };
   const badTag = Buffer.from(tag);
   badTag[0] = (badTag[0] ?? 0) ^ 1;
-  const bad = gcm.decrypt(context, key, aad, title, 42, ciphertext, badTag);
-  const again = gcm.decrypt(context, key, aad, title, 42, ciphertext, tag);
-  return good?.equals(plaintext) === true && bad === null && again?.equals(plaintext) === true;
+  return (
+    decrypt(tag)?.equals(plaintext) === true &&
+    decrypt(badTag) === null &&
+    decrypt(tag)?.equals(plaintext) === true
+  );
 }

@@ -194,16 +194,23 @@ describe.skipIf(!load.ok)(
       const aad = Buffer.alloc(17);
       const tag = Buffer.alloc(12);
       const ct = Buffer.alloc(10);
+      const out = Buffer.alloc(10);
+      const overlap = Buffer.alloc(20);
       const calls: (() => unknown)[] = [
-        () => gcm.decrypt(context, KEY.subarray(1), aad, TITLE, 1, ct, tag),
-        () => gcm.decrypt(context, KEY, aad, TITLE.subarray(1), 1, ct, tag),
-        () => gcm.decrypt(context, KEY, aad, TITLE, 1, ct, tag.subarray(1)),
-        () => gcm.decrypt(context, KEY, aad, TITLE, -1, ct, tag),
-        () => gcm.decrypt(context, KEY, aad, TITLE, 2 ** 32, ct, tag),
-        () => gcm.decrypt(context, KEY, aad, TITLE, Number.NaN, ct, tag),
-        () => Reflect.apply(gcm.decrypt, gcm, [{}, KEY, aad, TITLE, 1, ct, tag]),
-        () => Reflect.apply(gcm.decrypt, gcm, [context, "key", aad, TITLE, 1, ct, tag]),
-        () => Reflect.apply(gcm.decrypt, gcm, [context, KEY, aad, TITLE, "1", ct, tag]),
+        () => gcm.decrypt(context, KEY.subarray(1), aad, TITLE, 1, ct, tag, out),
+        () => gcm.decrypt(context, KEY, aad, TITLE.subarray(1), 1, ct, tag, out),
+        () => gcm.decrypt(context, KEY, aad, TITLE, 1, ct, tag.subarray(1), out),
+        () => gcm.decrypt(context, KEY, aad, TITLE, 1, ct, tag, out.subarray(1)),
+        () => gcm.decrypt(context, KEY, aad, TITLE, 1, ct, tag, Buffer.alloc(11)),
+        () => gcm.decrypt(context, KEY, aad, TITLE, 1, overlap.subarray(0, 10), tag, overlap.subarray(5, 15)),
+        () => gcm.decrypt(context, KEY, aad, TITLE, 1, overlap.subarray(5, 15), tag, overlap.subarray(0, 10)),
+        () => gcm.decrypt(context, KEY, aad, TITLE, -1, ct, tag, out),
+        () => gcm.decrypt(context, KEY, aad, TITLE, 2 ** 32, ct, tag, out),
+        () => gcm.decrypt(context, KEY, aad, TITLE, Number.NaN, ct, tag, out),
+        () => Reflect.apply(gcm.decrypt, gcm, [{}, KEY, aad, TITLE, 1, ct, tag, out]),
+        () => Reflect.apply(gcm.decrypt, gcm, [context, "key", aad, TITLE, 1, ct, tag, out]),
+        () => Reflect.apply(gcm.decrypt, gcm, [context, KEY, aad, TITLE, "1", ct, tag, out]),
+        () => Reflect.apply(gcm.decrypt, gcm, [context, KEY, aad, TITLE, 1, ct, tag, "out"]),
         () => Reflect.apply(gcm.decrypt, gcm, [context, KEY, aad]),
       ];
       for (const call of calls) expect(call).toThrow();
@@ -213,9 +220,20 @@ describe.skipIf(!load.ok)(
       cipher.update(Buffer.alloc(0));
       cipher.final();
       const emptyTag = cipher.getAuthTag();
-      expect(gcm.decrypt(context, KEY, Buffer.alloc(0), TITLE, 3, Buffer.alloc(0), emptyTag)?.length).toBe(0);
-      expect(gcm.decrypt(context, KEY, Buffer.of(0x30), TITLE, 3, Buffer.alloc(0), emptyTag)).toBeNull();
-      expect(gcm.decrypt(context, KEY, Buffer.alloc(0), TITLE, 4, Buffer.alloc(0), emptyTag)).toBeNull();
+      const none = Buffer.alloc(0);
+      expect(gcm.decrypt(context, KEY, none, TITLE, 3, none, emptyTag, none)).toBe(true);
+      expect(gcm.decrypt(context, KEY, Buffer.of(0x30), TITLE, 3, none, emptyTag, none)).toBe(false);
+      expect(gcm.decrypt(context, KEY, none, TITLE, 4, none, emptyTag, none)).toBe(false);
+      // In place (out is the ciphertext) is what CTR mode allows; a failed tag wipes what was written.
+      const plaintext = Buffer.from("/X\r\n1-0:1.8.1(000001.000*kWh)\r\n!");
+      const frame = parsed(encryptFrame(plaintext, TITLE, 8, { key: KEY }));
+      const aad30 = Buffer.concat([Buffer.of(0x30), DEFAULT_AUTHENTICATION_KEY]);
+      const inPlace = Buffer.from(frame.ciphertext);
+      expect(gcm.decrypt(context, KEY, aad30, TITLE, 8, inPlace, frame.tag, inPlace)).toBe(true);
+      expect(inPlace.equals(plaintext)).toBe(true);
+      const wiped = Buffer.alloc(frame.ciphertext.length, 0xee);
+      expect(gcm.decrypt(context, KEY, aad30, TITLE, 9, frame.ciphertext, frame.tag, wiped)).toBe(false);
+      expect(wiped.every((b) => b === 0)).toBe(true);
     });
   },
 );

@@ -6,8 +6,10 @@
 //
 // JS API:
 //   newContext(): external   an unkeyed context, freed by its finalizer when collected
-//   decrypt(context, key[16], aad, systemTitle[8], frameCounter (uint32), ciphertext, tag[12])
-//       -> Buffer with the plaintext, or null when the tag does not verify (no plaintext is returned)
+//   decrypt(context, key[16], aad, systemTitle[8], frameCounter (uint32), ciphertext, tag[12], out)
+//       -> true with the plaintext in `out` (as long as the ciphertext), or false when the tag does not
+//          verify (and `out` is wiped). The caller allocates `out`: a Buffer made in JS costs less
+//          than one made here (napi_create_buffer re-sets the prototype of a new Uint8Array).
 // Every length is checked here; a wrong argument throws and decrypts nothing.
 #include <limits.h>
 #include <node_api.h>
@@ -20,7 +22,7 @@
 #define IV_BYTES 12
 #define SYSTEM_TITLE_BYTES 8
 #define TAG_BYTES 12
-#define ARGS 7
+#define ARGS 8
 
 typedef struct {
   EVP_CIPHER_CTX* ctx;
@@ -78,11 +80,17 @@ static int bytes_of(napi_env env, napi_value value, const unsigned char** data, 
   return 1;
 }
 
+static napi_value boolean(napi_env env, bool value) {
+  napi_value out = NULL;
+  napi_get_boolean(env, value, &out);
+  return out;
+}
+
 static napi_value decrypt(napi_env env, napi_callback_info info) {
   size_t argc = ARGS;
   napi_value argv[ARGS];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != ARGS) {
-    return throw_error(env, "decrypt takes 7 arguments");
+    return throw_error(env, "decrypt takes 8 arguments");
   }
   bool is_context = false;
   Context* c = NULL;
@@ -90,24 +98,30 @@ static napi_value decrypt(napi_env env, napi_callback_info info) {
       napi_get_value_external(env, argv[0], (void**)&c) != napi_ok || c == NULL) {
     return throw_error(env, "not a context from newContext()");
   }
-  const unsigned char *key, *aad, *title, *ciphertext, *tag;
-  size_t key_len, aad_len, title_len, ciphertext_len, tag_len;
+  const unsigned char *key, *aad, *title, *ciphertext, *tag, *out_bytes;
+  size_t key_len, aad_len, title_len, ciphertext_len, tag_len, out_len;
   if (!bytes_of(env, argv[1], &key, &key_len) || !bytes_of(env, argv[2], &aad, &aad_len) ||
       !bytes_of(env, argv[3], &title, &title_len) || !bytes_of(env, argv[5], &ciphertext, &ciphertext_len) ||
-      !bytes_of(env, argv[6], &tag, &tag_len)) {
+      !bytes_of(env, argv[6], &tag, &tag_len) || !bytes_of(env, argv[7], &out_bytes, &out_len)) {
     return NULL;
   }
   if (key_len != KEY_BYTES) return throw_error(env, "key must be 16 bytes");
   if (title_len != SYSTEM_TITLE_BYTES) return throw_error(env, "system title must be 8 bytes");
   if (tag_len != TAG_BYTES) return throw_error(env, "tag must be 12 bytes");
   if (aad_len > INT_MAX) return throw_error(env, "AAD too long");
+  if (out_len != ciphertext_len) return throw_error(env, "out must be as long as the ciphertext");
+  // In place is fine for CTR mode; any other overlap would read bytes already overwritten.
+  if (out_bytes != ciphertext && out_len > 0 && out_bytes < ciphertext + ciphertext_len &&
+      ciphertext < out_bytes + out_len) {
+    return throw_error(env, "out overlaps the ciphertext");
+  }
   double counter_value;
   if (napi_get_value_double(env, argv[4], &counter_value) != napi_ok || !(counter_value >= 0) ||
       counter_value > 4294967295.0 || counter_value != (double)(unsigned long long)counter_value) {
     return throw_error(env, "frame counter must be an unsigned 32-bit integer");
   }
   unsigned long counter = (unsigned long)counter_value;
-  void* out = NULL;  // the plaintext, once allocated
+  unsigned char* out = (unsigned char*)out_bytes;  // written only from here on
   size_t done = 0;
   int n = 0;
 
@@ -132,16 +146,12 @@ static napi_value decrypt(napi_env env, napi_callback_info info) {
   // With a NULL output DecryptUpdate takes AAD, so an empty (maybe NULL) input is never passed.
   if (aad_len > 0 && EVP_DecryptUpdate(c->ctx, NULL, &n, aad, (int)aad_len) != 1) goto fail;
 
-  napi_value result;
-  if (napi_create_buffer(env, ciphertext_len, &out, &result) != napi_ok) {
-    return throw_error(env, "cannot allocate the plaintext buffer");
-  }
   // GCM is a stream mode: the plaintext is exactly as long as the ciphertext, written in chunks
   // that fit OpenSSL's int lengths.
   while (done < ciphertext_len) {
     size_t left = ciphertext_len - done;
     int chunk = left > (size_t)(INT_MAX / 2) ? INT_MAX / 2 : (int)left;
-    if (EVP_DecryptUpdate(c->ctx, (unsigned char*)out + done, &n, ciphertext + done, chunk) != 1 ||
+    if (EVP_DecryptUpdate(c->ctx, out + done, &n, ciphertext + done, chunk) != 1 ||
         n != chunk) {
       goto fail;
     }
@@ -152,11 +162,9 @@ static napi_value decrypt(napi_env env, napi_callback_info info) {
     // Tag mismatch: the unauthenticated plaintext is wiped, never handed out.
     if (ciphertext_len > 0) OPENSSL_cleanse(out, ciphertext_len);
     ERR_clear_error();
-    napi_value null_value;
-    napi_get_null(env, &null_value);
-    return null_value;
+    return boolean(env, false);
   }
-  return result;
+  return boolean(env, true);
 
 fail:
   if (out != NULL && done > 0) OPENSSL_cleanse(out, done);
