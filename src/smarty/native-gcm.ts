@@ -1,9 +1,7 @@
-// Loader for the optional AES-128-GCM addon (src/smarty/native/: gcm.c, built by build.mjs during
-// `npm ci`). The addon is loaded by path at run time, never bundled: from dist/main.js this module's
-// import.meta.url still names src/smarty/ (build.mjs rewrites it), so the path is the same either way.
+// The optional AES-128-GCM addon's interface (src/smarty/native/: gcm.c, built by build.mjs during
+// `npm ci`) and its known-answer check. Pure: loading the addon is I/O, done by src/gateway/native-gcm.ts,
+// which hands it to decryptFrame.
 import { createCipheriv } from "node:crypto";
-import { constants } from "node:os";
-import { fileURLToPath } from "node:url";
 
 /** An EVP_CIPHER_CTX held by the addon; freed when the object is collected. */
 declare const contextBrand: unique symbol;
@@ -27,36 +25,11 @@ export interface NativeGcm {
   ): boolean;
 }
 
-export type NativeGcmLoad = { ok: true; gcm: NativeGcm } | { ok: false; reason: string };
-
-/** Where build.mjs leaves the addon. */
-export const NATIVE_GCM_PATH = fileURLToPath(new URL("./native/build/Release/p1_gcm.node", import.meta.url));
-
 /**
- * Loads the addon unless P1_NATIVE_GCM=0 says not to. Bound with RTLD_NOW so that an addon whose
- * OpenSSL symbols this node does not export fails here, not at its first call; then a known-answer
- * check against node:crypto (a good tag decrypts to the same bytes, a bad one is refused), so an
- * addon that loads but computes wrongly is never used.
+ * Whether the addon agrees with node:crypto on a known answer: a good tag decrypts to the same bytes,
+ * a bad one is refused, and the good one decrypts again after it. An addon that fails is not used.
  */
-export function loadNativeGcm(env: NodeJS.ProcessEnv = process.env, path = NATIVE_GCM_PATH): NativeGcmLoad {
-  if (env.P1_NATIVE_GCM === "0") return { ok: false, reason: "disabled by P1_NATIVE_GCM=0" };
-  const module = { exports: {} as NativeGcm };
-  try {
-    process.dlopen(module, path, constants.dlopen.RTLD_NOW);
-  } catch (error) {
-    const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    return { ok: false, reason: `not loaded (${message})` };
-  }
-  const gcm = module.exports;
-  try {
-    if (!selfCheck(gcm)) return { ok: false, reason: "failed its known-answer check against node:crypto" };
-  } catch (error) {
-    return { ok: false, reason: `threw in its known-answer check (${String(error)})` };
-  }
-  return { ok: true, gcm };
-}
-
-function selfCheck(gcm: NativeGcm): boolean {
+export function checkNativeGcm(gcm: NativeGcm): boolean {
   const key = Buffer.from("000102030405060708090a0b0c0d0e0f", "hex");
   const title = Buffer.from("5341476770000001", "hex");
   const iv = Buffer.concat([title, Buffer.from("0000002a", "hex")]);

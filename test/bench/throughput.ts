@@ -11,7 +11,7 @@
 import { Simulator } from "../../simulator/simulator.ts";
 import { parseTelegram } from "../../src/dsmr/index.ts";
 import { TelegramDecoder } from "../../src/gateway/index.ts";
-import { gcmImplementation } from "../../src/smarty/index.ts";
+import { gcmImplementation } from "../../src/gateway/native-gcm.ts";
 import { atLeast, type Figure } from "./report.ts";
 
 const DISTINCT = 1000;
