@@ -2,7 +2,7 @@
 // Builds the optional AES-128-GCM addon (gcm.c -> build/Release/p1_gcm.node) with the node-gyp that
 // npm carries; `npm ci` runs it from the `prepare` script, by hand: `node src/smarty/native/build.mjs`.
 // It never fails: without a compiler, node headers or node-gyp it prints one line and exits 0, and
-// Smarty decryption uses node:crypto (src/smarty/native-gcm.ts). P1_NATIVE_GCM=0 skips the build.
+// Smarty decryption uses node:crypto (see src/gateway/native-gcm.ts). P1_NATIVE_GCM=0 skips the build.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";

@@ -1,5 +1,5 @@
 // Optional accelerator for Smarty frame decryption (AES-128-GCM, 12-byte tag), loaded by
-// src/smarty/native-gcm.ts when built. node:crypto creates a decipher per frame and crosses into C++
+// src/gateway/native-gcm.ts when built. node:crypto creates a decipher per frame and crosses into C++
 // five times (createDecipheriv, setAAD, setAuthTag, update, final); here one EVP_CIPHER_CTX is keyed
 // once per key and each frame is one call that only re-sets the IV. It links against the OpenSSL that
 // node itself carries (the node binary exports the EVP symbols), so it needs no libssl of its own.
