@@ -13,6 +13,7 @@ import {
   FrameCounterTracker,
   parseEncryptedFrame,
 } from "../smarty/index.ts";
+import { nativeGcm } from "./native-gcm.ts";
 
 /** Keys and limits for decoding a byte stream. */
 export interface DecoderOptions {
@@ -123,7 +124,7 @@ export class TelegramDecoder {
     const keys = this.#options.authenticationKey
       ? { key, authenticationKey: this.#options.authenticationKey }
       : { key };
-    const plain = decryptFrame(frame.frame, keys);
+    const plain = decryptFrame(frame.frame, keys, nativeGcm());
     if (!plain.ok) return { ok: false, error: plain.error, raw };
     const parsed = parseTelegram(plain.plaintext, this.#memory);
     if (!parsed.ok) return { ok: false, error: parsed.error, raw, plaintext: plain.plaintext };

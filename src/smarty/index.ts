@@ -1,2 +1,3 @@
 export * from "./cipher.ts";
 export * from "./frame.ts";
+export * from "./native-gcm.ts";

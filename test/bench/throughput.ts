@@ -11,6 +11,7 @@
 import { Simulator } from "../../simulator/simulator.ts";
 import { parseTelegram } from "../../src/dsmr/index.ts";
 import { TelegramDecoder } from "../../src/gateway/index.ts";
+import { gcmImplementation } from "../../src/gateway/native-gcm.ts";
 import { atLeast, type Figure } from "./report.ts";
 
 const DISTINCT = 1000;
@@ -97,7 +98,8 @@ export function benchSmarty(): Figure[] {
     if (feed(new TelegramDecoder({ decryptionKey: KEY }), stream) !== frames.length)
       throw new Error("lost frames");
   });
-  const detail = `${((r.perCpuS * stream.length) / frames.length / 1e6).toFixed(0)} MB/s; ${r.perWallS}/s by wall clock`;
+  const gcm = gcmImplementation();
+  const detail = `${((r.perCpuS * stream.length) / frames.length / 1e6).toFixed(0)} MB/s; ${r.perWallS}/s by wall clock; AES-GCM: ${gcm.implementation}${gcm.reason ? ` (addon ${gcm.reason})` : ""}`;
   return [
     atLeast("smarty", "stream: framer + decrypt + parser, Smarty", r.perCpuS, "frames/s", 100_000, detail),
   ];
