@@ -44,6 +44,8 @@ const P1_VERSION_KEY = OBJECTS.p1_version_output.obis;
 const SLASH = 0x2f;
 const BANG = 0x21;
 const HEX_CRC_RE = /^[0-9A-Fa-f]{1,4}$/;
+/** The lists of a telegram that has no unknown object and no warning (most): one frozen array for all. */
+const NONE: readonly string[] = Object.freeze([]);
 /**
  * V8 cuts a string of at least this many characters out of a longer one as a view that keeps the whole
  * text alive (a sliced string): a kept group or header that long is copied from the bytes instead, so a
@@ -112,11 +114,16 @@ class ReadTelegram {
   readonly lines: RawLine[] = [];
   starts = new Int32Array(64);
   ends = new Int32Array(64);
-  /** The lines' objects, unknown OBIS references and value warnings, for `valuesFor` (undefined: none). */
-  objects: CosemObject[] = [];
+  /**
+   * The lines' objects, unknown OBIS references and value warnings, for `valuesFor` (undefined: none);
+   * but for the `droppedCount` lines listed in `dropped`, whose objects were let go (undefined here).
+   */
+  objects: (CosemObject | undefined)[] = [];
   unknown: string[] = [];
   lineWarnings: string[] = [];
   valuesFor: VersionName | null | undefined = undefined;
+  readonly dropped: number[] = [];
+  droppedCount = 0;
 
   /** Writes line `k`. */
   setLine(k: number, line: RawLine, start: number, end: number): void {
@@ -305,7 +312,7 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   // ---- CRC: the characters after '!' up to the line end ----
   let crcEnd = bang + 1;
   while (crcEnd < buf.length && crcEnd - bang <= 8 && buf[crcEnd] !== 0x0d && buf[crcEnd] !== 0x0a) crcEnd++;
-  const warnings: string[] = [];
+  let crcWarning: string | undefined;
   let crc: Telegram["crc"] = "absent";
   // The usual spelling, four upper-case hex digits that match, is checked on the bytes; anything else
   // (no CRC, other spellings, a mismatch) takes the general path, which words the errors and warnings
@@ -337,7 +344,7 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
         );
       }
       if (crcText !== formatCrc(expected))
-        warnings.push(`CRC written as ${JSON.stringify(crcText)} (accepted by value)`);
+        crcWarning = `CRC written as ${JSON.stringify(crcText)} (accepted by value)`;
       crc = "valid";
       next.crc = expected;
     }
@@ -378,17 +385,40 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   // ---- Values ----
   if (!(inPlace && memory.valuesBefore === version && updateValues(table, memory, version)))
     decodeValues(table, version);
-  return {
-    ok: true,
-    telegram: {
-      header,
-      version,
-      crc,
-      objects: table.objects.slice(),
-      unknown: table.unknown.slice(),
-      warnings: warnings.concat(table.lineWarnings),
-    },
+  const { lineWarnings } = table;
+  const telegram: Telegram = {
+    header,
+    version,
+    crc,
+    // Fresh arrays: a telegram handed out stays as it is (consumers may keep it), the table does not.
+    objects: table.objects.slice() as CosemObject[],
+    unknown: table.unknown.length === 0 ? NONE : table.unknown.slice(),
+    warnings:
+      crcWarning !== undefined
+        ? [crcWarning, ...lineWarnings]
+        : lineWarnings.length === 0
+          ? NONE
+          : lineWarnings.slice(),
   };
+  if (inPlace) dropReadAnew(table, memory);
+  return { ok: true, telegram };
+}
+
+/**
+ * Lets go of the objects of the lines updateLines read anew, once they are in the result: a line that
+ * changed is likely to change again in the meter's next telegram, so keeping its object until then
+ * would only keep it alive for a second (long enough for the GC to move it to the old generation, at
+ * thousands of meters megabytes a second). Such a line is decoded again should it repeat; then its
+ * object is kept for as long as it keeps repeating.
+ */
+function dropReadAnew(table: ReadTelegram, memory: ParseMemory): void {
+  for (let i = 0; i < memory.updatedCount; i++) {
+    const at = memory.updatedAt[i] as number;
+    (table.lines[at] as RawLine).object = undefined;
+    table.objects[at] = undefined;
+    table.dropped[i] = at;
+  }
+  table.droppedCount = memory.updatedCount;
 }
 
 /**
@@ -417,17 +447,20 @@ function decodeValues(table: ReadTelegram, version: VersionName | null): void {
   table.unknown = unknown;
   table.lineWarnings = lineWarnings;
   table.valuesFor = version;
+  table.droppedCount = 0;
 }
 
 /**
- * After updateLines, when the table's values were decoded for this version: decodes the lines read
- * anew into their places. False when a list would change (the table, or a new line, has an unknown object or
- * a warning): decodeValues then does it all.
+ * After updateLines, when the table's values were decoded for this version: decodes the lines whose
+ * objects were dropped and the lines read anew into their places. False when a list would change (the
+ * table, or a line decoded here, has an unknown object or a warning): decodeValues then does it all.
  */
 function updateValues(table: ReadTelegram, memory: ParseMemory, version: VersionName | null): boolean {
   if (table.unknown.length > 0 || table.lineWarnings.length > 0) return false;
-  for (let i = 0; i < memory.updatedCount; i++) {
-    const at = memory.updatedAt[i] as number;
+  const { dropped, droppedCount } = table;
+  const { updatedAt, updatedCount } = memory;
+  for (let i = 0; i < droppedCount + updatedCount; i++) {
+    const at = (i < droppedCount ? dropped[i] : updatedAt[i - droppedCount]) as number;
     const l = table.lines[at] as RawLine;
     if (l.object === undefined || l.decodedFor !== version) decodeLine(l, version);
     const object = l.object as CosemObject;
@@ -435,6 +468,7 @@ function updateValues(table: ReadTelegram, memory: ParseMemory, version: Version
     table.objects[at] = object;
   }
   table.valuesFor = version;
+  table.droppedCount = 0;
   return true;
 }
 
@@ -484,9 +518,9 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
       const previous = last.lines[j] as RawLine;
       const open = 4 * w > start + previous.open ? start + previous.open : -1;
       const read = readLine(text, buf, start, previous, open);
-      if (read instanceof P1Error || read.after !== last.ends[j]) return false;
-      if (read.line.info !== previous.info) sameInfos = false;
-      updated[u] = read.line;
+      if (read instanceof P1Error || readAfter !== last.ends[j]) return false;
+      if (read.info !== previous.info) sameInfos = false;
+      updated[u] = read;
       updatedAt[u++] = j;
     }
   }
@@ -566,8 +600,8 @@ function readLines(
       next.lines.length = 0; // the shared table keeps no stream's lines
       return read;
     }
-    next.setLine(k++, read.line, pos, read.after);
-    pos = read.rest;
+    next.setLine(k++, read, pos, readAfter);
+    pos = readRest;
   }
   // Into `last`: the lines, then the bytes (the loop above compared the last telegram's).
   for (let i = 0; i < k; i++)
@@ -605,18 +639,17 @@ function sameLineAt(last: ReadTelegram, now: WordBytes, pos: number, shift: numb
   return lo;
 }
 
-/** A line read: the object, the first non-space after its last group, and its line end. */
-interface ReadLine {
-  readonly line: RawLine;
-  readonly after: number;
-  readonly rest: number;
-}
+/**
+ * Where the line readLine returned last ended: the first non-space after its last group, and its line
+ * end. Read right after the call (as an object per line they were a third of the garbage of reading one).
+ */
+let readAfter = 0;
+let readRest = 0;
 
 /**
  * Reads the object that starts at `pos` (not a space) of `text`, `buf`'s bytes as latin1. `previous`, the last telegram's line at this
  * index, is a hint only: its OBIS reference is tried first. `knownOpen` >= 0 says the bytes from `pos`
- * through `knownOpen`, its '(', are those `previous` was read from. Looks at no byte past the returned
- * `after`.
+ * through `knownOpen`, its '(', are those `previous` was read from. Looks at no byte past `readAfter`.
  */
 function readLine(
   text: string,
@@ -624,7 +657,7 @@ function readLine(
   pos: number,
   previous: RawLine | undefined,
   knownOpen = -1,
-): ReadLine | P1Error {
+): RawLine | P1Error {
   const n = text.length;
   let open = knownOpen;
   let info: ObisInfo | null;
@@ -687,18 +720,15 @@ function readLine(
   }
   // Text after the value on its line; else the line ends at the first line end after the value.
   if (newline === -1 && after < n) return malformed(text, pos, "unexpected text after the value");
-  const rest = newline === -1 ? n : newline;
+  readAfter = after;
+  readRest = newline === -1 ? n : newline;
   return {
-    line: {
-      info,
-      open: open - pos,
-      groups: groups as string[],
-      object: undefined,
-      warning: undefined,
-      decodedFor: null,
-    },
-    after,
-    rest,
+    info,
+    open: open - pos,
+    groups: groups as string[],
+    object: undefined,
+    warning: undefined,
+    decodedFor: null,
   };
 }
 
