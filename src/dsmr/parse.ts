@@ -68,6 +68,11 @@ interface ObisInfo {
   /** The version looked up last (undefined: none yet) and its definition: a meter keeps its version. */
   lastVersion: VersionName | null | undefined;
   lastDef: ObjectDef | undefined;
+  /**
+   * A line of this reference, as written, with no groups: what a table keeps in place of a line read
+   * anew once its telegram is out (see dropReadAnew). Shared, so never decoded.
+   */
+  bare: RawLine;
 }
 
 /** One object as read from the text, before its value is decoded. */
@@ -90,7 +95,7 @@ const OBIS_INFO = new BoundedMemo<ObisInfo | null>(2048, (written) => {
   if (!m) return null;
   const b = Number(m[2]);
   const key = `${m[1]}-${b}:${m[3]}`;
-  return {
+  const info: ObisInfo = {
     obis,
     key,
     wildcard: b !== 0 ? mbusKey(m[1] as string, m[3] as string) : null,
@@ -98,8 +103,23 @@ const OBIS_INFO = new BoundedMemo<ObisInfo | null>(2048, (written) => {
     defs: new Map(),
     lastVersion: undefined,
     lastDef: undefined,
+    bare: undefined as unknown as RawLine, // set below: the two refer to each other
   };
+  info.bare = {
+    info,
+    open: written.length,
+    groups: [],
+    object: undefined,
+    warning: undefined,
+    decodedFor: null,
+  };
+  return info;
 });
+
+/** Whether `line` is a bare line (its telegram's lines must be read again where it stands). */
+function isBare(line: RawLine): boolean {
+  return line === line.info.bare;
+}
 
 /**
  * A telegram as read: its bytes through '!', their CRC (when it was computed), and its lines in order
@@ -116,7 +136,8 @@ class ReadTelegram {
   ends = new Int32Array(64);
   /**
    * The lines' objects, unknown OBIS references and value warnings, for `valuesFor` (undefined: none);
-   * but for the `droppedCount` lines listed in `dropped`, whose objects were let go (undefined here).
+   * but for the `droppedCount` lines listed (ascending) in `dropped`, let go after the last telegram:
+   * their objects are undefined here, and most of them are bare lines.
    */
   objects: (CosemObject | undefined)[] = [];
   unknown: string[] = [];
@@ -169,10 +190,16 @@ export class ParseMemory {
   last = new ReadTelegram();
   /** Indexes of the words in which `next` differs from `last`. */
   changedWords = new Int32Array(MAX_CHANGED_WORDS);
-  /** Scratch for updateLines: the lines read anew and their indexes; `updatedCount` of them. */
-  readonly updated: RawLine[] = [];
+  /**
+   * Scratch for updateLines: the lines read anew and their indexes; `updatedCount` of them (the lines
+   * themselves only until they are in the table: a line kept here would outlive its telegram).
+   */
+  readonly updated: (RawLine | undefined)[] = [];
   readonly updatedAt: number[] = [];
   updatedCount = 0;
+  /** Scratch for updateLines: the bare lines read again and their indexes. */
+  readonly restored: (RawLine | undefined)[] = [];
+  readonly restoredAt: number[] = [];
   /**
    * The version `last`'s values were decoded for before updateLines changed its lines (which leaves
    * them undecoded until the values step puts the new lines' objects in).
@@ -405,16 +432,19 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
 }
 
 /**
- * Lets go of the objects of the lines updateLines read anew, once they are in the result: a line that
- * changed is likely to change again in the meter's next telegram, so keeping its object until then
- * would only keep it alive for a second (long enough for the GC to move it to the old generation, at
- * thousands of meters megabytes a second). Such a line is decoded again should it repeat; then its
- * object is kept for as long as it keeps repeating.
+ * Lets go of the lines updateLines read anew, once they are in the result: a line that changed is
+ * likely to change again in the meter's next telegram, so keeping its groups and object until then
+ * would only keep them alive for a second (long enough for the GC to move them to the old generation:
+ * at thousands of meters, megabytes a second). The bare line of its reference stands in; should the
+ * line repeat, it is read again, and then kept for as long as it keeps repeating.
  */
 function dropReadAnew(table: ReadTelegram, memory: ParseMemory): void {
   for (let i = 0; i < memory.updatedCount; i++) {
     const at = memory.updatedAt[i] as number;
-    (table.lines[at] as RawLine).object = undefined;
+    const line = table.lines[at] as RawLine;
+    // A reference written with spaces before its '(' reads with another `open`: only its object goes.
+    if (line.open === line.info.bare.open) table.lines[at] = line.info.bare;
+    else line.object = undefined;
     table.objects[at] = undefined;
     table.dropped[i] = at;
   }
@@ -524,7 +554,29 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
       updatedAt[u++] = j;
     }
   }
-  for (let i = 0; i < u; i++) last.lines[updatedAt[i] as number] = updated[i] as RawLine;
+  // The bare lines that did not change now are read again where they stand (their bytes are the
+  // same, so they read as they did), to be kept.
+  const { restored, restoredAt } = memory;
+  let r = 0;
+  for (let i = 0, k = 0; i < last.droppedCount; i++) {
+    const d = last.dropped[i] as number;
+    const bare = last.lines[d] as RawLine;
+    while (k < u && (updatedAt[k] as number) < d) k++;
+    if ((k < u && updatedAt[k] === d) || !isBare(bare)) continue;
+    const start = last.starts[d] as number;
+    const read = readLine(text, buf, start, bare, start + bare.open);
+    if (read instanceof P1Error || readAfter !== last.ends[d]) return false;
+    restored[r] = read;
+    restoredAt[r++] = d;
+  }
+  for (let i = 0; i < u; i++) {
+    last.lines[updatedAt[i] as number] = updated[i] as RawLine;
+    updated[i] = undefined;
+  }
+  for (let i = 0; i < r; i++) {
+    last.lines[restoredAt[i] as number] = restored[i] as RawLine;
+    restored[i] = undefined;
+  }
   memory.updatedCount = u;
   memory.sameInfos = sameInfos;
   memory.valuesBefore = last.valuesFor;
@@ -571,7 +623,12 @@ function readLines(
         // The last telegram's lines from here up to the next changed word read as they did.
         const limit = c < changed ? (changedWords[c] as number) : 0x7fffffff;
         const first = k;
-        while (m < lastCount && last.starts[m] === pos && (last.ends[m] as number) >>> 2 < limit) {
+        while (
+          m < lastCount &&
+          last.starts[m] === pos &&
+          (last.ends[m] as number) >>> 2 < limit &&
+          !isBare(last.lines[m] as RawLine)
+        ) {
           const end = last.ends[m] as number;
           next.setLine(k++, last.lines[m] as RawLine, pos, end);
           pos = end;
@@ -588,7 +645,7 @@ function readLines(
         j = sameLineAt(last, next.bytes, pos, moved ? 0 : shift, n);
         if (j >= 0) moved = !moved;
       }
-      if (j >= 0) {
+      if (j >= 0 && !isBare(last.lines[j] as RawLine)) {
         const end = pos + (last.ends[j] as number) - (last.starts[j] as number);
         next.setLine(k++, last.lines[j] as RawLine, pos, end);
         pos = end;
@@ -609,6 +666,7 @@ function readLines(
   last.lines.length = k;
   next.lines.length = 0; // the shared table keeps no stream's lines
   last.valuesFor = undefined;
+  last.droppedCount = 0; // bare lines were read again
   swapBytes(last, next);
   last.crc = next.crc;
   return undefined;
