@@ -197,9 +197,13 @@ export class ParseMemory {
   readonly updated: (RawLine | undefined)[] = [];
   readonly updatedAt: number[] = [];
   updatedCount = 0;
-  /** Scratch for updateLines: the bare lines read again and their indexes. */
+  /**
+   * Scratch for updateLines: the lines let go after the last telegram that did not change now (bare
+   * lines read again), and their indexes; `restoredCount` of them.
+   */
   readonly restored: (RawLine | undefined)[] = [];
   readonly restoredAt: number[] = [];
+  restoredCount = 0;
   /**
    * The version `last`'s values were decoded for before updateLines changed its lines (which leaves
    * them undecoded until the values step puts the new lines' objects in).
@@ -481,16 +485,16 @@ function decodeValues(table: ReadTelegram, version: VersionName | null): void {
 }
 
 /**
- * After updateLines, when the table's values were decoded for this version: decodes the lines whose
- * objects were dropped and the lines read anew into their places. False when a list would change (the
- * table, or a line decoded here, has an unknown object or a warning): decodeValues then does it all.
+ * After updateLines, when the table's values were decoded for this version: decodes the lines read
+ * anew and those read again (let go after the last telegram) into their places. False when a list
+ * would change (the table, or a line decoded here, has an unknown object or a warning): decodeValues
+ * then does it all.
  */
 function updateValues(table: ReadTelegram, memory: ParseMemory, version: VersionName | null): boolean {
   if (table.unknown.length > 0 || table.lineWarnings.length > 0) return false;
-  const { dropped, droppedCount } = table;
-  const { updatedAt, updatedCount } = memory;
-  for (let i = 0; i < droppedCount + updatedCount; i++) {
-    const at = (i < droppedCount ? dropped[i] : updatedAt[i - droppedCount]) as number;
+  const { updatedAt, updatedCount, restoredAt, restoredCount } = memory;
+  for (let i = 0; i < updatedCount + restoredCount; i++) {
+    const at = (i < updatedCount ? updatedAt[i] : restoredAt[i - updatedCount]) as number;
     const l = table.lines[at] as RawLine;
     if (l.object === undefined || l.decodedFor !== version) decodeLine(l, version);
     const object = l.object as CosemObject;
@@ -562,10 +566,13 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
     const d = last.dropped[i] as number;
     const bare = last.lines[d] as RawLine;
     while (k < u && (updatedAt[k] as number) < d) k++;
-    if ((k < u && updatedAt[k] === d) || !isBare(bare)) continue;
-    const start = last.starts[d] as number;
-    const read = readLine(text, buf, start, bare, start + bare.open);
-    if (read instanceof P1Error || readAfter !== last.ends[d]) return false;
+    if (k < u && updatedAt[k] === d) continue;
+    let read: RawLine | P1Error = bare; // a line that only lost its object (see dropReadAnew)
+    if (isBare(bare)) {
+      const start = last.starts[d] as number;
+      read = readLine(text, buf, start, bare, start + bare.open);
+      if (read instanceof P1Error || readAfter !== last.ends[d]) return false;
+    }
     restored[r] = read;
     restoredAt[r++] = d;
   }
@@ -578,6 +585,7 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
     restored[i] = undefined;
   }
   memory.updatedCount = u;
+  memory.restoredCount = r;
   memory.sameInfos = sameInfos;
   memory.valuesBefore = last.valuesFor;
   last.valuesFor = undefined;
