@@ -116,7 +116,7 @@ const OBIS_INFO = new BoundedMemo<ObisInfo | null>(2048, (written) => {
   return info;
 });
 
-/** Whether `line` is a bare line (its telegram's lines must be read again where it stands). */
+/** Whether `line` is its reference's bare line, which stands for a line to be read again where it stood. */
 function isBare(line: RawLine): boolean {
   return line === line.info.bare;
 }
@@ -182,9 +182,11 @@ const MAX_CHANGED_WORDS = 128;
  * zero registers), and its values keep their width, so the next telegram has the same length and
  * differs in a few words only: the CRC is updated from the one before by those words, and a line at
  * the same position whose bytes (through the end of its reading) are unchanged is that line again,
- * decoding and all. A telegram of the same shape has the same version; shapes whose detection looked
- * at a unit are not kept: the unit is a value. One memory per stream (TelegramDecoder keeps its own),
- * so interleaved meters do not evict each other's hints.
+ * decoding and all. The lines that changed are not kept that way: they usually change again, so only
+ * their OBIS references stay until the next telegram (see dropReadAnew). A telegram of the same shape
+ * has the same version; shapes whose detection looked at a unit are not kept: the unit is a value. One
+ * memory per stream (TelegramDecoder keeps its own), so interleaved meters do not evict each other's
+ * hints.
  */
 export class ParseMemory {
   last = new ReadTelegram();
@@ -552,7 +554,7 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
       const previous = last.lines[j] as RawLine;
       const open = 4 * w > start + previous.open ? start + previous.open : -1;
       const read = readLine(text, buf, start, previous, open);
-      if (read instanceof P1Error || readAfter !== last.ends[j]) return false;
+      if (read instanceof P1Error || readAfter !== last.ends[j]) return forget(updated, u);
       if (read.info !== previous.info) sameInfos = false;
       updated[u] = read;
       updatedAt[u++] = j;
@@ -571,7 +573,10 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
     if (isBare(bare)) {
       const start = last.starts[d] as number;
       read = readLine(text, buf, start, bare, start + bare.open);
-      if (read instanceof P1Error || readAfter !== last.ends[d]) return false;
+      if (read instanceof P1Error || readAfter !== last.ends[d]) {
+        forget(updated, u);
+        return forget(restored, r);
+      }
     }
     restored[r] = read;
     restoredAt[r++] = d;
@@ -592,6 +597,12 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
   swapBytes(last, next);
   last.crc = next.crc;
   return true;
+}
+
+/** Empties the first `count` entries of a scratch list; false (for updateLines to return). */
+function forget(lines: (RawLine | undefined)[], count: number): false {
+  for (let i = 0; i < count; i++) lines[i] = undefined;
+  return false;
 }
 
 /**
