@@ -44,6 +44,8 @@ const P1_VERSION_KEY = OBJECTS.p1_version_output.obis;
 const SLASH = 0x2f;
 const BANG = 0x21;
 const HEX_CRC_RE = /^[0-9A-Fa-f]{1,4}$/;
+/** The lists of a telegram that has no unknown object and no warning (most): one frozen array for all. */
+const NONE: readonly string[] = Object.freeze([]);
 /**
  * V8 cuts a string of at least this many characters out of a longer one as a view that keeps the whole
  * text alive (a sliced string): a kept group or header that long is copied from the bytes instead, so a
@@ -66,19 +68,53 @@ interface ObisInfo {
   /** The version looked up last (undefined: none yet) and its definition: a meter keeps its version. */
   lastVersion: VersionName | null | undefined;
   lastDef: ObjectDef | undefined;
+  /**
+   * A line of this reference, as written, with no groups: what a table keeps in place of a line read
+   * anew once its telegram is out (see dropReadAnew). Shared, so never decoded.
+   */
+  bare: RawLine;
 }
 
+/*
+ * The objects made for every changed line of every telegram (lines, objects, decimal and timestamp
+ * values, group lists) come from classes and the Array constructor, not from literals: V8 decides per
+ * literal whether to allocate its objects straight in the old generation, from how many of them
+ * survived. A meter's first telegram keeps every line, which made it so for all later ones too, most of
+ * which live for one telegram (3,000 in-process streams: ~2,660 instead of ~17 B per telegram into the
+ * old generation).
+ */
+
 /** One object as read from the text, before its value is decoded. */
-interface RawLine {
-  readonly info: ObisInfo;
-  /** Where its first '(' is, from the line's start. */
-  readonly open: number;
-  readonly groups: string[];
+class RawLine {
   /** The object decoded for `decodedFor` (decoding depends only on the text and the version). */
-  object: CosemObject | undefined;
+  object: CosemObject | undefined = undefined;
   /** Why the value was kept raw, if it was. */
-  warning: string | undefined;
-  decodedFor: VersionName | null;
+  warning: string | undefined = undefined;
+  decodedFor: VersionName | null = null;
+
+  constructor(
+    readonly info: ObisInfo,
+    /** Where its first '(' is, from the line's start. */
+    readonly open: number,
+    readonly groups: string[],
+  ) {}
+}
+
+/** A CosemObject as the parser makes it (see above for why a class). */
+class ParsedObject implements CosemObject {
+  readonly obis: string;
+  readonly key: string;
+  readonly channel: number;
+  readonly def: ObjectDef | undefined;
+  readonly value: Value;
+
+  constructor(info: ObisInfo, def: ObjectDef | undefined, value: Value) {
+    this.obis = info.obis;
+    this.key = info.key;
+    this.channel = def?.meter === "mbus" ? info.b : 0;
+    this.def = def;
+    this.value = value;
+  }
 }
 
 // Meters repeat the same few dozen OBIS spellings forever; noise can produce many, so the memo is capped.
@@ -88,7 +124,7 @@ const OBIS_INFO = new BoundedMemo<ObisInfo | null>(2048, (written) => {
   if (!m) return null;
   const b = Number(m[2]);
   const key = `${m[1]}-${b}:${m[3]}`;
-  return {
+  const info: ObisInfo = {
     obis,
     key,
     wildcard: b !== 0 ? mbusKey(m[1] as string, m[3] as string) : null,
@@ -96,8 +132,16 @@ const OBIS_INFO = new BoundedMemo<ObisInfo | null>(2048, (written) => {
     defs: new Map(),
     lastVersion: undefined,
     lastDef: undefined,
+    bare: undefined as unknown as RawLine, // set below: the two refer to each other
   };
+  info.bare = new RawLine(info, written.length, []);
+  return info;
 });
+
+/** Whether `line` is its reference's bare line, which stands for a line to be read again where it stood. */
+function isBare(line: RawLine): boolean {
+  return line === line.info.bare;
+}
 
 /**
  * A telegram as read: its bytes through '!', their CRC (when it was computed), and its lines in order
@@ -112,11 +156,17 @@ class ReadTelegram {
   readonly lines: RawLine[] = [];
   starts = new Int32Array(64);
   ends = new Int32Array(64);
-  /** The lines' objects, unknown OBIS references and value warnings, for `valuesFor` (undefined: none). */
-  objects: CosemObject[] = [];
+  /**
+   * The lines' objects, unknown OBIS references and value warnings, for `valuesFor` (undefined: none);
+   * but for the `droppedCount` lines listed (ascending) in `dropped`, let go after the last telegram:
+   * their objects are undefined here, and most of them are bare lines.
+   */
+  objects: (CosemObject | undefined)[] = [];
   unknown: string[] = [];
   lineWarnings: string[] = [];
   valuesFor: VersionName | null | undefined = undefined;
+  readonly dropped: number[] = [];
+  droppedCount = 0;
 
   /** Writes line `k`. */
   setLine(k: number, line: RawLine, start: number, end: number): void {
@@ -154,18 +204,30 @@ const MAX_CHANGED_WORDS = 128;
  * zero registers), and its values keep their width, so the next telegram has the same length and
  * differs in a few words only: the CRC is updated from the one before by those words, and a line at
  * the same position whose bytes (through the end of its reading) are unchanged is that line again,
- * decoding and all. A telegram of the same shape has the same version; shapes whose detection looked
- * at a unit are not kept: the unit is a value. One memory per stream (TelegramDecoder keeps its own),
- * so interleaved meters do not evict each other's hints.
+ * decoding and all. The lines that changed are not kept that way: they usually change again, so only
+ * their OBIS references stay until the next telegram (see dropReadAnew). A telegram of the same shape
+ * has the same version; shapes whose detection looked at a unit are not kept: the unit is a value. One
+ * memory per stream (TelegramDecoder keeps its own), so interleaved meters do not evict each other's
+ * hints.
  */
 export class ParseMemory {
   last = new ReadTelegram();
   /** Indexes of the words in which `next` differs from `last`. */
   changedWords = new Int32Array(MAX_CHANGED_WORDS);
-  /** Scratch for updateLines: the lines read anew and their indexes; `updatedCount` of them. */
-  readonly updated: RawLine[] = [];
+  /**
+   * Scratch for updateLines: the lines read anew and their indexes; `updatedCount` of them (the lines
+   * themselves only until they are in the table: a line kept here would outlive its telegram).
+   */
+  readonly updated: (RawLine | undefined)[] = [];
   readonly updatedAt: number[] = [];
   updatedCount = 0;
+  /**
+   * Scratch for updateLines: the lines let go after the last telegram that did not change now (bare
+   * lines read again), and their indexes; `restoredCount` of them.
+   */
+  readonly restored: (RawLine | undefined)[] = [];
+  readonly restoredAt: number[] = [];
+  restoredCount = 0;
   /**
    * The version `last`'s values were decoded for before updateLines changed its lines (which leaves
    * them undecoded until the values step puts the new lines' objects in).
@@ -305,7 +367,7 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   // ---- CRC: the characters after '!' up to the line end ----
   let crcEnd = bang + 1;
   while (crcEnd < buf.length && crcEnd - bang <= 8 && buf[crcEnd] !== 0x0d && buf[crcEnd] !== 0x0a) crcEnd++;
-  const warnings: string[] = [];
+  let crcWarning: string | undefined;
   let crc: Telegram["crc"] = "absent";
   // The usual spelling, four upper-case hex digits that match, is checked on the bytes; anything else
   // (no CRC, other spellings, a mismatch) takes the general path, which words the errors and warnings
@@ -337,7 +399,7 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
         );
       }
       if (crcText !== formatCrc(expected))
-        warnings.push(`CRC written as ${JSON.stringify(crcText)} (accepted by value)`);
+        crcWarning = `CRC written as ${JSON.stringify(crcText)} (accepted by value)`;
       crc = "valid";
       next.crc = expected;
     }
@@ -378,17 +440,43 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   // ---- Values ----
   if (!(inPlace && memory.valuesBefore === version && updateValues(table, memory, version)))
     decodeValues(table, version);
-  return {
-    ok: true,
-    telegram: {
-      header,
-      version,
-      crc,
-      objects: table.objects.slice(),
-      unknown: table.unknown.slice(),
-      warnings: warnings.concat(table.lineWarnings),
-    },
+  const { lineWarnings } = table;
+  const telegram: Telegram = {
+    header,
+    version,
+    crc,
+    // Fresh arrays: a telegram handed out stays as it is (consumers may keep it), the table does not.
+    objects: table.objects.slice() as CosemObject[],
+    unknown: table.unknown.length === 0 ? NONE : table.unknown.slice(),
+    warnings:
+      crcWarning !== undefined
+        ? [crcWarning, ...lineWarnings]
+        : lineWarnings.length === 0
+          ? NONE
+          : lineWarnings.slice(),
   };
+  if (inPlace) dropReadAnew(table, memory);
+  return { ok: true, telegram };
+}
+
+/**
+ * Lets go of the lines updateLines read anew, once they are in the result: a line that changed is
+ * likely to change again in the meter's next telegram, so keeping its groups and object until then
+ * would only keep them alive for a second (long enough for the GC to move them to the old generation:
+ * at thousands of meters, megabytes a second). The bare line of its reference stands in; should the
+ * line repeat, it is read again, and then kept for as long as it keeps repeating.
+ */
+function dropReadAnew(table: ReadTelegram, memory: ParseMemory): void {
+  for (let i = 0; i < memory.updatedCount; i++) {
+    const at = memory.updatedAt[i] as number;
+    const line = table.lines[at] as RawLine;
+    // A reference written with spaces before its '(' reads with another `open`: only its object goes.
+    if (line.open === line.info.bare.open) table.lines[at] = line.info.bare;
+    else line.object = undefined;
+    table.objects[at] = undefined;
+    table.dropped[i] = at;
+  }
+  table.droppedCount = memory.updatedCount;
 }
 
 /**
@@ -417,17 +505,20 @@ function decodeValues(table: ReadTelegram, version: VersionName | null): void {
   table.unknown = unknown;
   table.lineWarnings = lineWarnings;
   table.valuesFor = version;
+  table.droppedCount = 0;
 }
 
 /**
  * After updateLines, when the table's values were decoded for this version: decodes the lines read
- * anew into their places. False when a list would change (the table, or a new line, has an unknown object or
- * a warning): decodeValues then does it all.
+ * anew and those read again (let go after the last telegram) into their places. False when a list
+ * would change (the table, or a line decoded here, has an unknown object or a warning): decodeValues
+ * then does it all.
  */
 function updateValues(table: ReadTelegram, memory: ParseMemory, version: VersionName | null): boolean {
   if (table.unknown.length > 0 || table.lineWarnings.length > 0) return false;
-  for (let i = 0; i < memory.updatedCount; i++) {
-    const at = memory.updatedAt[i] as number;
+  const { updatedAt, updatedCount, restoredAt, restoredCount } = memory;
+  for (let i = 0; i < updatedCount + restoredCount; i++) {
+    const at = (i < updatedCount ? updatedAt[i] : restoredAt[i - updatedCount]) as number;
     const l = table.lines[at] as RawLine;
     if (l.object === undefined || l.decodedFor !== version) decodeLine(l, version);
     const object = l.object as CosemObject;
@@ -435,6 +526,7 @@ function updateValues(table: ReadTelegram, memory: ParseMemory, version: Version
     table.objects[at] = object;
   }
   table.valuesFor = version;
+  table.droppedCount = 0;
   return true;
 }
 
@@ -451,7 +543,7 @@ function decodeLine(l: RawLine, version: VersionName | null): void {
       value = { kind: "raw", values: l.groups };
     } else value = decoded;
   } else value = decodeUnknown(l.groups);
-  l.object = { obis: info.obis, key: info.key, channel: def?.meter === "mbus" ? info.b : 0, def, value };
+  l.object = new ParsedObject(info, def, value);
   l.warning = warning;
   l.decodedFor = version;
 }
@@ -484,20 +576,55 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
       const previous = last.lines[j] as RawLine;
       const open = 4 * w > start + previous.open ? start + previous.open : -1;
       const read = readLine(text, buf, start, previous, open);
-      if (read instanceof P1Error || read.after !== last.ends[j]) return false;
-      if (read.line.info !== previous.info) sameInfos = false;
-      updated[u] = read.line;
+      if (read instanceof P1Error || readAfter !== last.ends[j]) return forget(updated, u);
+      if (read.info !== previous.info) sameInfos = false;
+      updated[u] = read;
       updatedAt[u++] = j;
     }
   }
-  for (let i = 0; i < u; i++) last.lines[updatedAt[i] as number] = updated[i] as RawLine;
+  // The bare lines that did not change now are read again where they stand (their bytes are the
+  // same, so they read as they did), to be kept.
+  const { restored, restoredAt } = memory;
+  let r = 0;
+  for (let i = 0, k = 0; i < last.droppedCount; i++) {
+    const d = last.dropped[i] as number;
+    const bare = last.lines[d] as RawLine;
+    while (k < u && (updatedAt[k] as number) < d) k++;
+    if (k < u && updatedAt[k] === d) continue;
+    let read: RawLine | P1Error = bare; // a line that only lost its object (see dropReadAnew)
+    if (isBare(bare)) {
+      const start = last.starts[d] as number;
+      read = readLine(text, buf, start, bare, start + bare.open);
+      if (read instanceof P1Error || readAfter !== last.ends[d]) {
+        forget(updated, u);
+        return forget(restored, r);
+      }
+    }
+    restored[r] = read;
+    restoredAt[r++] = d;
+  }
+  for (let i = 0; i < u; i++) {
+    last.lines[updatedAt[i] as number] = updated[i] as RawLine;
+    updated[i] = undefined;
+  }
+  for (let i = 0; i < r; i++) {
+    last.lines[restoredAt[i] as number] = restored[i] as RawLine;
+    restored[i] = undefined;
+  }
   memory.updatedCount = u;
+  memory.restoredCount = r;
   memory.sameInfos = sameInfos;
   memory.valuesBefore = last.valuesFor;
   last.valuesFor = undefined;
   swapBytes(last, next);
   last.crc = next.crc;
   return true;
+}
+
+/** Empties the first `count` entries of a scratch list; false (for updateLines to return). */
+function forget(lines: (RawLine | undefined)[], count: number): false {
+  for (let i = 0; i < count; i++) lines[i] = undefined;
+  return false;
 }
 
 /**
@@ -537,7 +664,12 @@ function readLines(
         // The last telegram's lines from here up to the next changed word read as they did.
         const limit = c < changed ? (changedWords[c] as number) : 0x7fffffff;
         const first = k;
-        while (m < lastCount && last.starts[m] === pos && (last.ends[m] as number) >>> 2 < limit) {
+        while (
+          m < lastCount &&
+          last.starts[m] === pos &&
+          (last.ends[m] as number) >>> 2 < limit &&
+          !isBare(last.lines[m] as RawLine)
+        ) {
           const end = last.ends[m] as number;
           next.setLine(k++, last.lines[m] as RawLine, pos, end);
           pos = end;
@@ -554,7 +686,7 @@ function readLines(
         j = sameLineAt(last, next.bytes, pos, moved ? 0 : shift, n);
         if (j >= 0) moved = !moved;
       }
-      if (j >= 0) {
+      if (j >= 0 && !isBare(last.lines[j] as RawLine)) {
         const end = pos + (last.ends[j] as number) - (last.starts[j] as number);
         next.setLine(k++, last.lines[j] as RawLine, pos, end);
         pos = end;
@@ -566,8 +698,8 @@ function readLines(
       next.lines.length = 0; // the shared table keeps no stream's lines
       return read;
     }
-    next.setLine(k++, read.line, pos, read.after);
-    pos = read.rest;
+    next.setLine(k++, read, pos, readAfter);
+    pos = readRest;
   }
   // Into `last`: the lines, then the bytes (the loop above compared the last telegram's).
   for (let i = 0; i < k; i++)
@@ -575,6 +707,7 @@ function readLines(
   last.lines.length = k;
   next.lines.length = 0; // the shared table keeps no stream's lines
   last.valuesFor = undefined;
+  last.droppedCount = 0; // bare lines were read again
   swapBytes(last, next);
   last.crc = next.crc;
   return undefined;
@@ -605,18 +738,17 @@ function sameLineAt(last: ReadTelegram, now: WordBytes, pos: number, shift: numb
   return lo;
 }
 
-/** A line read: the object, the first non-space after its last group, and its line end. */
-interface ReadLine {
-  readonly line: RawLine;
-  readonly after: number;
-  readonly rest: number;
-}
+/**
+ * Where the line readLine returned last ended: the first non-space after its last group, and its line
+ * end. Read right after the call (as an object per line they were a third of the garbage of reading one).
+ */
+let readAfter = 0;
+let readRest = 0;
 
 /**
  * Reads the object that starts at `pos` (not a space) of `text`, `buf`'s bytes as latin1. `previous`, the last telegram's line at this
  * index, is a hint only: its OBIS reference is tried first. `knownOpen` >= 0 says the bytes from `pos`
- * through `knownOpen`, its '(', are those `previous` was read from. Looks at no byte past the returned
- * `after`.
+ * through `knownOpen`, its '(', are those `previous` was read from. Looks at no byte past `readAfter`.
  */
 function readLine(
   text: string,
@@ -624,7 +756,7 @@ function readLine(
   pos: number,
   previous: RawLine | undefined,
   knownOpen = -1,
-): ReadLine | P1Error {
+): RawLine | P1Error {
   const n = text.length;
   let open = knownOpen;
   let info: ObisInfo | null;
@@ -647,7 +779,7 @@ function readLine(
   }
   if (!info) return malformed(text, pos, "not an OBIS reference");
   // Most objects have one group: an array made of it holds just that, where pushing onto an empty one
-  // reserves room for 17.
+  // reserves room for 17 (an Array of one rather than a literal: see RawLine).
   let groups: string[] | undefined;
   let p = open;
   let after: number; // first non-space after the last group
@@ -670,8 +802,10 @@ function readLine(
       : close - p - 1 >= SLICE_MIN_LENGTH
         ? buf.toString("latin1", p + 1, close)
         : text.slice(p + 1, close);
-    if (groups === undefined) groups = [joined];
-    else groups.push(joined);
+    if (groups === undefined) {
+      groups = new Array<string>(1);
+      groups[0] = joined;
+    } else groups.push(joined);
     p = close + 1;
     // skipSpace, noting the first line end on the way (instead of searching for it afterwards).
     newline = -1;
@@ -687,19 +821,9 @@ function readLine(
   }
   // Text after the value on its line; else the line ends at the first line end after the value.
   if (newline === -1 && after < n) return malformed(text, pos, "unexpected text after the value");
-  const rest = newline === -1 ? n : newline;
-  return {
-    line: {
-      info,
-      open: open - pos,
-      groups: groups as string[],
-      object: undefined,
-      warning: undefined,
-      decodedFor: null,
-    },
-    after,
-    rest,
-  };
+  readAfter = after;
+  readRest = newline === -1 ? n : newline;
+  return new RawLine(info, open - pos, groups as string[]);
 }
 
 function skipSpace(text: string, pos: number): number {

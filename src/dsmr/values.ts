@@ -160,13 +160,38 @@ function decimal(groups: readonly string[], unit: string | null): Value | string
   const raw = groups[0] as string;
   const end = scanDecimal(raw);
   if (end < 0) return `not a number: ${JSON.stringify(raw)}`;
-  // Built once, field by field: an intermediate Decimal or an object spread is measurably slower here.
-  return {
-    kind: "decimal",
-    value: scannedValue,
-    text: decimalDigits(raw, end),
-    unit: unitOf(raw, end, unit),
-  };
+  return new DecimalValue(scannedValue, decimalDigits(raw, end), unitOf(raw, end, unit));
+}
+
+/*
+ * The values that change in most telegrams (decimals, the telegram's timestamp) come from classes, not
+ * literals: V8 decides per literal whether to allocate its objects straight in the old generation, from
+ * how many survived, and a meter's first telegram keeps them all (see RawLine in parse.ts).
+ */
+
+/** A decimal value, built once, field by field (an intermediate Decimal or a spread is slower here). */
+class DecimalValue {
+  readonly kind = "decimal";
+  readonly value: number;
+  readonly text: string;
+  readonly unit: string | null;
+
+  constructor(value: number, text: string, unit: string | null) {
+    this.value = value;
+    this.text = text;
+    this.unit = unit;
+  }
+}
+
+class TimestampValue {
+  readonly kind = "timestamp";
+  readonly value: string | null;
+  readonly raw: string;
+
+  constructor(value: string | null, raw: string) {
+    this.value = value;
+    this.raw = raw;
+  }
 }
 
 function reading(ts: string, valueText: string, unit: string | null): Value | string {
@@ -197,7 +222,7 @@ const DECODERS: Readonly<Record<Codec, Decoder>> = {
   timestamp: (groups) => {
     if (groups.length !== 1) return `expected 1 value, got ${groups.length}`;
     const raw = groups[0] as string;
-    return { kind: "timestamp", value: timestampOrNull(raw), raw };
+    return new TimestampValue(timestampOrNull(raw), raw);
   },
   timestampedDecimal: (groups, unit) =>
     groups.length === 2

@@ -8,11 +8,13 @@
  * reused across rounds (the decoder has no warm-up to speak of).
  */
 
+import { constants, PerformanceObserver } from "node:perf_hooks";
+import { getHeapSpaceStatistics } from "node:v8";
 import { Simulator } from "../../simulator/simulator.ts";
-import { parseTelegram } from "../../src/dsmr/index.ts";
+import { ParseMemory, parseTelegram } from "../../src/dsmr/index.ts";
 import { TelegramDecoder } from "../../src/gateway/index.ts";
 import { gcmImplementation } from "../../src/gateway/native-gcm.ts";
-import { atLeast, type Figure } from "./report.ts";
+import { atLeast, type Figure, info } from "./report.ts";
 
 const DISTINCT = 1000;
 const KEY = Buffer.from("000102030405060708090A0B0C0D0E0F", "hex");
@@ -64,8 +66,52 @@ function feed(decoder: TelegramDecoder, stream: Buffer): number {
   return n;
 }
 
+const STREAMS = 3_000;
+const ROUNDS = 20;
+const SETTLE_ROUNDS = 6;
+
+/**
+ * What parsing leaves to the old generation: STREAMS meters, one telegram each per round, each stream
+ * with its own memory, so a telegram's objects live until that meter's next one, after all the others'
+ * (the second of a real gateway, where what lives that long is promoted and left to full GCs). The
+ * old space's growth per telegram over a round, median of the rounds without a full GC, default GC
+ * flags. Also catches V8 allocating per-telegram objects straight in the old generation (pretenuring).
+ */
+async function oldGenerationPerTelegram(): Promise<{ bytes: number; rounds: number }> {
+  const streams = Array.from({ length: STREAMS }, (_, i) => {
+    const sim = new Simulator({ version: "5.0", seed: 1_000 + i });
+    return Array.from({ length: ROUNDS }, () => sim.next().telegram.plaintext);
+  });
+  const memories = streams.map(() => new ParseMemory());
+  let fullGcs = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries())
+      if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)
+        fullGcs++;
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  const oldSpace = () =>
+    getHeapSpaceStatistics().find((s) => s.space_name === "old_space")?.space_used_size ?? 0;
+  const perTelegram: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const gcs = fullGcs;
+    const before = oldSpace();
+    streams.forEach((telegrams, i) => {
+      if (!parseTelegram(telegrams[r] as Buffer, memories[i]).ok) throw new Error("bench telegram invalid");
+    });
+    await new Promise((resolve) => setImmediate(resolve)); // the observer reports GCs asynchronously
+    if (r >= SETTLE_ROUNDS && fullGcs === gcs) perTelegram.push((oldSpace() - before) / STREAMS);
+  }
+  observer.disconnect();
+  perTelegram.sort((a, b) => a - b);
+  return {
+    bytes: Math.round(perTelegram[perTelegram.length >> 1] ?? Number.NaN),
+    rounds: perTelegram.length,
+  };
+}
+
 /** Parse only. */
-export function benchParse(): Figure[] {
+export async function benchParse(): Promise<Figure[]> {
   const dsmr = telegrams({ version: "5.0", seed: 5 }); // 3 phases, gas on M-Bus channel 1, CRC
   const bytes = dsmr.reduce((n, t) => n + t.length, 0) / dsmr.length;
   const parse = rate(dsmr.length, () => {
@@ -77,6 +123,7 @@ export function benchParse(): Figure[] {
   });
   const detail = (r: { perCpuS: number; perWallS: number }) =>
     `${((r.perCpuS * bytes) / 1e6).toFixed(0)} MB/s; ${r.perWallS}/s by wall clock`;
+  const old = await oldGenerationPerTelegram();
   return [
     atLeast("parse", "parse, DSMR 5.0 + gas, CRC on", parse.perCpuS, "telegrams/s", 200_000, detail(parse)),
     atLeast(
@@ -86,6 +133,13 @@ export function benchParse(): Figure[] {
       "telegrams/s",
       200_000,
       detail(streamed),
+    ),
+    info(
+      "parse",
+      `parse, ${STREAMS} streams: into the old generation`,
+      old.bytes,
+      "B/telegram",
+      `old-space growth per telegram, median of ${old.rounds} rounds without a full GC`,
     ),
   ];
 }

@@ -91,6 +91,40 @@ describe("parseTimestamp", () => {
     );
   });
 
+  it("reads a meter's clock as it runs, second by second and by jumps, as the reference does (property)", () => {
+    // The minutes already formatted are reused: consecutive timestamps share fields, so any field left
+    // out of that reuse shows here (random dates, above, hardly ever share a minute).
+    const pad = (n: number) => String(n).padStart(2, "0");
+    const p1 = (ms: number, flag: string) => {
+      const d = new Date(ms);
+      const f = [d.getUTCFullYear() % 100, d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours()];
+      return `${f.map(pad).join("")}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}${flag}`;
+    };
+    const start = fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2099, 11, 31) });
+    // A second, anything up to two days, or whole days to the same time of another month or year.
+    const day = 86_400_000;
+    const jump = fc.oneof(
+      fc.constant(1000),
+      fc.integer({ min: 0, max: 2 * day }),
+      fc.constantFrom(28, 30, 31, 365, 366).map((days) => days * day),
+    );
+    const steps = fc.array(jump, {
+      minLength: 1,
+      maxLength: 30,
+    });
+    fc.assert(
+      fc.property(start, steps, fc.constantFrom("", "S", "W"), (from, jumps, flag) => {
+        let t = from;
+        for (const jump of jumps) {
+          t += jump;
+          const text = p1(t, flag);
+          expect(parseTimestamp(text), text).toBe(reference(text));
+        }
+      }),
+      { numRuns: 500, seed: 21 },
+    );
+  });
+
   it("reads the forms meters write", () => {
     expect(parseTimestamp("240115120001W")).toBe("2024-01-15T12:00:01+01:00");
     expect(parseTimestamp("230615143005S")).toBe("2023-06-15T14:30:05+02:00");
