@@ -126,6 +126,40 @@ describe("EntityStore", () => {
     expect(respelled.states.map((s) => s.entityId)).toEqual([id]);
   });
 
+  it("a state handed out never changes: later telegrams, repeats and timeouts make new ones", () => {
+    // The store keeps its latest states in place; what it published or answered must stay as it was
+    // (the gRPC streams queue and cache states, the native API encodes them later).
+    const store = new EntityStore();
+    const id = `${E_METER}_emeter_delivery_tariff1`;
+    const kept: { state: object; copy: object }[] = [];
+    const keep = (states: readonly object[]) => {
+      for (const state of states) kept.push({ state, copy: structuredClone(state) });
+    };
+    const step = (telegram: Telegram, atMs: number) => {
+      keep(store.ingest("home", telegram, atMs, policy(EVERY_TELEGRAM)).states);
+      keep(store.states());
+      const one = store.state(id);
+      if (one) keep([one]);
+    };
+    step(variant(), 1_000);
+    step(variant(), 2_000); // repeated: only the latest time moves
+    step(variant({ ...tariff1("004322.000"), ...power("00.500") }), 3_000);
+    keep(store.markUnavailable("home", 4_000));
+    step(variant(), 5_000); // back, with the first telegram's (lower) values held
+    step(variant({ ...tariff1("004323.000"), ...power("00.700") }), 6_000);
+    expect(kept.length).toBeGreaterThan(100);
+    for (const k of kept) expect(k.state).toEqual(k.copy);
+    // And the latest state is the last published value with the latest time.
+    expect(store.state(id)).toEqual({
+      entityId: id,
+      value: 4323,
+      text: "004323.000",
+      timestamp: expect.any(String),
+      receivedAtMs: 6_000,
+      available: true,
+    });
+  });
+
   it("holds a register that goes backwards and accepts a drop confirmed three times as a reset", () => {
     const store = new EntityStore();
     const id = `${E_METER}_emeter_delivery_tariff1`;
