@@ -1,12 +1,15 @@
-import type { Telegram } from "../dsmr/index.ts";
+import type { CosemObject, ObjectDef, Telegram } from "../dsmr/index.ts";
 import {
+  belongsTo,
   describeEntity,
   discoverMeters,
   type EntityDescription,
   type EntityValue,
+  type EntityValueSlot,
   type Meter,
   meterEntities,
   meterId,
+  readEntityValue,
   telegramTime,
 } from "../meters/index.ts";
 import type { EntityInfo, EntityState, MeterRef } from "./types.ts";
@@ -98,6 +101,19 @@ interface MeterRecord {
   readonly ref: MeterRef;
   retired: boolean;
   readonly entities: Map<string, EntityRecord>;
+  /**
+   * The meter's objects in its last telegram, in order, with their entities. A meter writes the same
+   * lines every time: when the next telegram's objects have the same OBIS keys and definitions in the
+   * same order, their entity keys are the same too (a key depends on the objects before it only), so
+   * they are found by position, without building the keys and entity list again (meterEntities).
+   */
+  layout: readonly LayoutSlot[];
+}
+
+interface LayoutSlot {
+  readonly key: string;
+  readonly def: ObjectDef;
+  readonly entity: EntityRecord;
 }
 
 const isRegister = (info: EntityInfo) => info.kind === "number" && info.stateClass === "total_increasing";
@@ -117,6 +133,8 @@ export class EntityStore {
    * of sources), and removing from it (a retired meter forgotten) is rare.
    */
   readonly #bySource = new Map<string, EntityRecord[]>();
+  /** The value of the object being read: filled in and read at once, per object of every telegram. */
+  readonly #value: EntityValueSlot = { value: null, text: null, timestamp: null };
 
   /** Every entity (or every entity of one source), in discovery order. */
   entities(sourceId?: string): EntityInfo[] {
@@ -159,7 +177,6 @@ export class EntityStore {
   /** Takes one valid telegram of a source. */
   ingest(sourceId: string, telegram: Telegram, receivedAtMs: number, policyFor: PolicyFor): Ingested {
     const meters = discoverMeters(telegram);
-    const perMeter = meterEntities(telegram, meters);
     const time = telegramTime(telegram);
     const result = {
       newEntities: [] as EntityInfo[],
@@ -168,20 +185,37 @@ export class EntityStore {
       resets: [] as string[],
       swaps: [] as { from: MeterRef; to: MeterRef }[],
     };
-    meters.forEach((meter, i) => {
+    const objects = telegram.objects;
+    for (let i = 0; i < meters.length; i++) {
+      const meter = meters[i] as Meter;
       const record = this.#meter(sourceId, meter, receivedAtMs, result);
       const policy = policyFor(record.ref);
-      for (const e of perMeter[i] ?? []) {
+      const value = this.#value;
+      if (sameLayout(record.layout, objects, meter, i === 0)) {
+        let slot = 0;
+        for (const o of objects) {
+          if (!belongsTo(o, meter, i === 0)) continue;
+          readEntityValue(o, value);
+          const entity = (record.layout[slot++] as LayoutSlot).entity;
+          const state = this.#update(entity, value, time, receivedAtMs, policy, result);
+          if (state) result.states.push(state);
+        }
+        continue;
+      }
+      const layout: LayoutSlot[] = [];
+      for (const e of meterEntities(telegram, meters)[i] ?? []) {
         let entity = record.entities.get(e.key);
         if (!entity) {
           entity = this.#addEntity(record.ref, describeEntity(e));
           record.entities.set(e.key, entity);
           result.newEntities.push(entity.info);
         }
+        layout.push({ key: e.object.key, def: e.object.def as ObjectDef, entity });
         const state = this.#update(entity, e.value, time, receivedAtMs, policy, result);
         if (state) result.states.push(state);
       }
-    });
+      record.layout = layout;
+    }
     return result;
   }
 
@@ -208,6 +242,15 @@ export class EntityStore {
       source = new Map();
       this.#meters.set(sourceId, source);
     }
+    // The meter of the last telegram again (nearly always): found by what it says of itself, without
+    // building its id (a slug and a string per meter and telegram). Equal fields make an equal id.
+    for (const known of source.values()) {
+      const r = known.ref;
+      if (r.channel === meter.channel && r.type === meter.type && r.equipmentId === meter.equipmentId) {
+        known.retired = false;
+        return known;
+      }
+    }
     const id = meterId(meter);
     const known = source.get(id);
     if (known) {
@@ -221,7 +264,7 @@ export class EntityStore {
       channel: meter.channel,
       equipmentId: meter.equipmentId,
     };
-    const record: MeterRecord = { ref, retired: false, entities: new Map() };
+    const record: MeterRecord = { ref, retired: false, entities: new Map(), layout: [] };
     // The meter that had this channel before is retired: its values no longer come.
     for (const old of source.values()) {
       if (old.retired || old.ref.channel !== ref.channel || old.ref.type !== ref.type) continue;
@@ -372,6 +415,23 @@ export class EntityStore {
     e.receivedAtMs = atMs;
     return latest(e);
   }
+}
+
+/** Whether a meter's objects in a telegram are those of `layout`: same OBIS keys and definitions, in order. */
+function sameLayout(
+  layout: readonly LayoutSlot[],
+  objects: readonly CosemObject[],
+  meter: Meter,
+  isMain: boolean,
+): boolean {
+  if (layout.length === 0) return false;
+  let slot = 0;
+  for (const o of objects) {
+    if (!belongsTo(o, meter, isMain)) continue;
+    const known = layout[slot++];
+    if (known === undefined || known.key !== o.key || known.def !== o.def) return false;
+  }
+  return slot === layout.length;
 }
 
 /** The value of an available entity. */
