@@ -70,8 +70,8 @@ interface Window {
  * and at thousands of meters those objects filled the old generation with megabytes a second of garbage.
  * The states the store hands out (published, or asked for) are new objects built from these fields, never
  * kept and never changed afterwards. Numbers that are absent are NaN (or -Infinity, where a comparison
- * then needs no null check) rather than null, so V8 keeps them as unboxed doubles updated in place instead
- * of allocating a number per telegram.
+ * then needs no null check) rather than null: a field that only ever holds numbers keeps one number box
+ * that V8 writes into, where a field that may hold null gets a new number allocated per telegram.
  */
 interface EntityRecord {
   readonly info: EntityInfo;
@@ -88,13 +88,15 @@ interface EntityRecord {
    * one, or the one that repeated it since (a repeated value is not published, but states() shows it).
    */
   timestamp: string | null;
+  /** Also when the value was last published or repeated: a refresh period runs from it. */
   receivedAtMs: number;
-  /** -Infinity before the first publication. */
-  lastPublishedMs: number;
   window: Window | null;
   /** For registers: the highest value accepted (-Infinity before the first), and a pending lower run. */
   held: number;
   lowerRun: { count: number; last: number } | null;
+  /** The OBIS key and definition of the object read into this entity in the meter's last telegram. */
+  objectKey: string;
+  def: ObjectDef | undefined;
 }
 
 interface MeterRecord {
@@ -102,18 +104,13 @@ interface MeterRecord {
   retired: boolean;
   readonly entities: Map<string, EntityRecord>;
   /**
-   * The meter's objects in its last telegram, in order, with their entities. A meter writes the same
-   * lines every time: when the next telegram's objects have the same OBIS keys and definitions in the
-   * same order, their entity keys are the same too (a key depends on the objects before it only), so
-   * they are found by position, without building the keys and entity list again (meterEntities).
+   * The entities of the meter's objects in its last telegram, in order (each with the object's OBIS key
+   * and definition). A meter writes the same lines every time: when the next telegram's objects have the
+   * same OBIS keys and definitions in the same order, their entity keys are the same too (a key depends
+   * on the objects before it only), so they are found by position, without building the keys and entity
+   * list again (meterEntities).
    */
-  layout: readonly LayoutSlot[];
-}
-
-interface LayoutSlot {
-  readonly key: string;
-  readonly def: ObjectDef;
-  readonly entity: EntityRecord;
+  layout: readonly EntityRecord[];
 }
 
 const isRegister = (info: EntityInfo) => info.kind === "number" && info.stateClass === "total_increasing";
@@ -196,13 +193,13 @@ export class EntityStore {
         for (const o of objects) {
           if (!belongsTo(o, meter, i === 0)) continue;
           readEntityValue(o, value);
-          const entity = (record.layout[slot++] as LayoutSlot).entity;
+          const entity = record.layout[slot++] as EntityRecord;
           const state = this.#update(entity, value, time, receivedAtMs, policy, result);
           if (state) result.states.push(state);
         }
         continue;
       }
-      const layout: LayoutSlot[] = [];
+      const layout: EntityRecord[] = [];
       for (const e of meterEntities(telegram, meters)[i] ?? []) {
         let entity = record.entities.get(e.key);
         if (!entity) {
@@ -210,7 +207,9 @@ export class EntityStore {
           record.entities.set(e.key, entity);
           result.newEntities.push(entity.info);
         }
-        layout.push({ key: e.object.key, def: e.object.def as ObjectDef, entity });
+        entity.objectKey = e.object.key;
+        entity.def = e.object.def;
+        layout.push(entity);
         const state = this.#update(entity, e.value, time, receivedAtMs, policy, result);
         if (state) result.states.push(state);
       }
@@ -322,10 +321,11 @@ export class EntityStore {
       text: null,
       timestamp: null,
       receivedAtMs: Number.NaN,
-      lastPublishedMs: Number.NEGATIVE_INFINITY,
       window: null,
       held: Number.NEGATIVE_INFINITY,
       lowerRun: null,
+      objectKey: "",
+      def: undefined,
     };
     this.#byId.set(id, record);
     const ofSource = this.#bySource.get(meter.sourceId);
@@ -366,10 +366,9 @@ export class EntityStore {
       }
     }
     const due =
-      policy.refreshRateS === 0 || !e.available || nowMs - e.lastPublishedMs >= policy.refreshRateS * 1000;
+      policy.refreshRateS === 0 || !e.available || nowMs - e.receivedAtMs >= policy.refreshRateS * 1000;
     if (!due) return null;
     e.window = null;
-    e.lastPublishedMs = nowMs;
     const timestamp = v.timestamp ?? telegramTs;
     e.timestamp = timestamp;
     e.receivedAtMs = nowMs;
@@ -419,7 +418,7 @@ export class EntityStore {
 
 /** Whether a meter's objects in a telegram are those of `layout`: same OBIS keys and definitions, in order. */
 function sameLayout(
-  layout: readonly LayoutSlot[],
+  layout: readonly EntityRecord[],
   objects: readonly CosemObject[],
   meter: Meter,
   isMain: boolean,
@@ -429,7 +428,7 @@ function sameLayout(
   for (const o of objects) {
     if (!belongsTo(o, meter, isMain)) continue;
     const known = layout[slot++];
-    if (known === undefined || known.key !== o.key || known.def !== o.def) return false;
+    if (known === undefined || known.objectKey !== o.key || known.def !== o.def) return false;
   }
   return slot === layout.length;
 }
