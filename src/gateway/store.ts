@@ -391,7 +391,7 @@ export class EntityStore {
 
   /** Registers never go backwards: a lower value is held back unless it persists (a real reset). */
   #checkRegister(e: EntityRecord, value: number): "ok" | "held" | "reset" {
-    if (value >= e.held) {
+    if (e.held === Number.NEGATIVE_INFINITY || value >= e.held) {
       e.held = value;
       e.lowerRun = null;
       return "ok";
