@@ -7,9 +7,7 @@
 // 20 MB) and answers every module load across threads, which made start-up ~25 % slower (issue 8).
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { setFlagsFromString } from "node:v8";
 import { isFresh } from "./build-manifest.mjs";
-import { v8FlagsFor } from "./v8-flags.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const MANIFEST = fileURLToPath(new URL("../../dist/manifest.json", import.meta.url));
@@ -24,9 +22,6 @@ async function loadMain() {
   register();
   return createRequire(import.meta.url)("./main.ts").main;
 }
-
-// Before any of the command's code runs (why each flag: v8-flags.mjs).
-for (const flag of v8FlagsFor(process.argv.slice(2))) setFlagsFromString(flag);
 
 try {
   const main = await loadMain();

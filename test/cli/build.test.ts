@@ -100,7 +100,7 @@ describe("p1-gateway launcher", () => {
     const root = tempDir();
     mkdirSync(join(root, "src/cli"), { recursive: true });
     mkdirSync(join(root, "dist"));
-    for (const file of ["src/cli/bin.mjs", "src/cli/build-manifest.mjs", "src/cli/v8-flags.mjs"]) {
+    for (const file of ["src/cli/bin.mjs", "src/cli/build-manifest.mjs"]) {
       copyFileSync(join(ROOT, file), join(root, file));
     }
     writeFileSync(join(root, "package.json"), JSON.stringify({ type: "module" }));
