@@ -1,12 +1,15 @@
-import type { Telegram } from "../dsmr/index.ts";
+import type { CosemObject, ObjectDef, Telegram } from "../dsmr/index.ts";
 import {
+  belongsTo,
   describeEntity,
   discoverMeters,
   type EntityDescription,
   type EntityValue,
+  type EntityValueSlot,
   type Meter,
   meterEntities,
   meterId,
+  readEntityValue,
   telegramTime,
 } from "../meters/index.ts";
 import type { EntityInfo, EntityState, MeterRef } from "./types.ts";
@@ -61,27 +64,53 @@ interface Window {
   max: number;
 }
 
+/**
+ * One entity and its latest state, kept as fields of the record and changed in place: a new state object
+ * per change would live until the meter's next telegram (a second), long enough for the GC to promote it,
+ * and at thousands of meters those objects filled the old generation with megabytes a second of garbage.
+ * The states the store hands out (published, or asked for) are new objects built from these fields, never
+ * kept and never changed afterwards. Numbers that are absent are NaN (or -Infinity, where a comparison
+ * then needs no null check) rather than null: a field that only ever holds numbers keeps one number box
+ * that V8 writes into, where a field that may hold null gets a new number allocated per telegram.
+ */
 interface EntityRecord {
   readonly info: EntityInfo;
-  /** The last published state. */
-  state: EntityState | null;
+  /** Whether a state was ever published. */
+  hasState: boolean;
+  available: boolean;
+  /** The value when it is a number (NaN otherwise). */
+  number: number;
+  /** The value when it is a text; null when it is a number (or unavailable). */
+  string: string | null;
+  text: string | null;
   /**
-   * When the value was last seen again unchanged after `state` was published (then not published, and
-   * not allocated: most values repeat every telegram), with that telegram's timestamp; null when not.
+   * The meter's timestamp and the gateway's time of the latest telegram with this value: the published
+   * one, or the one that repeated it since (a repeated value is not published, but states() shows it).
    */
-  repeatedAtMs: number | null;
-  repeatedTimestamp: string | null;
-  lastPublishedMs: number | null;
+  timestamp: string | null;
+  /** Also when the value was last published or repeated: a refresh period runs from it. */
+  receivedAtMs: number;
   window: Window | null;
-  /** For registers: the highest value accepted, and a pending lower run that may turn out to be a reset. */
-  held: number | null;
+  /** For registers: the highest value accepted (-Infinity before the first), and a pending lower run. */
+  held: number;
   lowerRun: { count: number; last: number } | null;
+  /** The OBIS key and definition of the object read into this entity in the meter's last telegram. */
+  objectKey: string;
+  def: ObjectDef | undefined;
 }
 
 interface MeterRecord {
   readonly ref: MeterRef;
   retired: boolean;
   readonly entities: Map<string, EntityRecord>;
+  /**
+   * The entities of the meter's objects in its last telegram, in order (each with the object's OBIS key
+   * and definition). A meter writes the same lines every time: when the next telegram's objects have the
+   * same OBIS keys and definitions in the same order, their entity keys are the same too (a key depends
+   * on the objects before it only), so they are found by position, without building the keys and entity
+   * list again (meterEntities).
+   */
+  layout: readonly EntityRecord[];
 }
 
 const isRegister = (info: EntityInfo) => info.kind === "number" && info.stateClass === "total_increasing";
@@ -95,8 +124,14 @@ const canAggregate = (info: EntityInfo) => info.kind === "number" && info.stateC
 export class EntityStore {
   readonly #meters = new Map<string, Map<string, MeterRecord>>(); // source → meter id → meter
   readonly #byId = new Map<string, EntityRecord>();
-  /** The same records per source, in the same (discovery) order: a per-source device lists only its own. */
-  readonly #bySource = new Map<string, Map<string, EntityRecord>>();
+  /**
+   * The same records per source, in the same (discovery) order: a per-source device lists only its own.
+   * An array, not a map: it is only listed (a map per source cost more than a kilobyte each, at thousands
+   * of sources), and removing from it (a retired meter forgotten) is rare.
+   */
+  readonly #bySource = new Map<string, EntityRecord[]>();
+  /** The value of the object being read: filled in and read at once, per object of every telegram. */
+  readonly #value: EntityValueSlot = { value: null, text: null, timestamp: null };
 
   /** Every entity (or every entity of one source), in discovery order. */
   entities(sourceId?: string): EntityInfo[] {
@@ -117,7 +152,7 @@ export class EntityStore {
   }
 
   #records(sourceId: string | undefined): Iterable<EntityRecord> {
-    return sourceId === undefined ? this.#byId.values() : (this.#bySource.get(sourceId)?.values() ?? []);
+    return sourceId === undefined ? this.#byId.values() : (this.#bySource.get(sourceId) ?? []);
   }
 
   /** One entity by id. */
@@ -139,7 +174,6 @@ export class EntityStore {
   /** Takes one valid telegram of a source. */
   ingest(sourceId: string, telegram: Telegram, receivedAtMs: number, policyFor: PolicyFor): Ingested {
     const meters = discoverMeters(telegram);
-    const perMeter = meterEntities(telegram, meters);
     const time = telegramTime(telegram);
     const result = {
       newEntities: [] as EntityInfo[],
@@ -148,20 +182,39 @@ export class EntityStore {
       resets: [] as string[],
       swaps: [] as { from: MeterRef; to: MeterRef }[],
     };
-    meters.forEach((meter, i) => {
+    const objects = telegram.objects;
+    for (let i = 0; i < meters.length; i++) {
+      const meter = meters[i] as Meter;
       const record = this.#meter(sourceId, meter, receivedAtMs, result);
       const policy = policyFor(record.ref);
-      for (const e of perMeter[i] ?? []) {
+      const value = this.#value;
+      if (sameLayout(record.layout, objects, meter, i === 0)) {
+        let slot = 0;
+        for (const o of objects) {
+          if (!belongsTo(o, meter, i === 0)) continue;
+          readEntityValue(o, value);
+          const entity = record.layout[slot++] as EntityRecord;
+          const state = this.#update(entity, value, time, receivedAtMs, policy, result);
+          if (state) result.states.push(state);
+        }
+        continue;
+      }
+      const layout: EntityRecord[] = [];
+      for (const e of meterEntities(telegram, meters)[i] ?? []) {
         let entity = record.entities.get(e.key);
         if (!entity) {
           entity = this.#addEntity(record.ref, describeEntity(e));
           record.entities.set(e.key, entity);
           result.newEntities.push(entity.info);
         }
+        entity.objectKey = e.object.key;
+        entity.def = e.object.def;
+        layout.push(entity);
         const state = this.#update(entity, e.value, time, receivedAtMs, policy, result);
         if (state) result.states.push(state);
       }
-    });
+      record.layout = layout;
+    }
     return result;
   }
 
@@ -188,6 +241,15 @@ export class EntityStore {
       source = new Map();
       this.#meters.set(sourceId, source);
     }
+    // The meter of the last telegram again (nearly always): found by what it says of itself, without
+    // building its id (a slug and a string per meter and telegram). Equal fields make an equal id.
+    for (const known of source.values()) {
+      const r = known.ref;
+      if (r.channel === meter.channel && r.type === meter.type && r.equipmentId === meter.equipmentId) {
+        known.retired = false;
+        return known;
+      }
+    }
     const id = meterId(meter);
     const known = source.get(id);
     if (known) {
@@ -201,7 +263,7 @@ export class EntityStore {
       channel: meter.channel,
       equipmentId: meter.equipmentId,
     };
-    const record: MeterRecord = { ref, retired: false, entities: new Map() };
+    const record: MeterRecord = { ref, retired: false, entities: new Map(), layout: [] };
     // The meter that had this channel before is retired: its values no longer come.
     for (const old of source.values()) {
       if (old.retired || old.ref.channel !== ref.channel || old.ref.type !== ref.type) continue;
@@ -221,10 +283,13 @@ export class EntityStore {
     for (const [id, m] of source) {
       if (source.size <= MAX_METERS_PER_SOURCE) return;
       if (!m.retired) continue;
-      for (const e of m.entities.values()) {
-        this.#byId.delete(e.info.id);
-        this.#bySource.get(e.info.sourceId)?.delete(e.info.id);
-      }
+      for (const e of m.entities.values()) this.#byId.delete(e.info.id);
+      const ofSource = this.#bySource.get(m.ref.sourceId);
+      if (ofSource !== undefined)
+        this.#bySource.set(
+          m.ref.sourceId,
+          ofSource.filter((e) => e.info.meter !== m.ref),
+        );
       source.delete(id);
     }
   }
@@ -249,21 +314,23 @@ export class EntityStore {
     };
     const record: EntityRecord = {
       info,
-      state: null,
-      repeatedAtMs: null,
-      repeatedTimestamp: null,
-      lastPublishedMs: null,
+      hasState: false,
+      available: false,
+      number: Number.NaN,
+      string: null,
+      text: null,
+      timestamp: null,
+      receivedAtMs: Number.NaN,
       window: null,
-      held: null,
+      held: Number.NEGATIVE_INFINITY,
       lowerRun: null,
+      objectKey: "",
+      def: undefined,
     };
     this.#byId.set(id, record);
-    let ofSource = this.#bySource.get(meter.sourceId);
-    if (ofSource === undefined) {
-      ofSource = new Map();
-      this.#bySource.set(meter.sourceId, ofSource);
-    }
-    ofSource.set(id, record);
+    const ofSource = this.#bySource.get(meter.sourceId);
+    if (ofSource === undefined) this.#bySource.set(meter.sourceId, [record]);
+    else ofSource.push(record);
     return record;
   }
 
@@ -299,32 +366,32 @@ export class EntityStore {
       }
     }
     const due =
-      policy.refreshRateS === 0 ||
-      e.lastPublishedMs === null ||
-      e.state?.available === false ||
-      nowMs - e.lastPublishedMs >= policy.refreshRateS * 1000;
+      policy.refreshRateS === 0 || !e.available || nowMs - e.receivedAtMs >= policy.refreshRateS * 1000;
     if (!due) return null;
     e.window = null;
-    e.lastPublishedMs = nowMs;
     const timestamp = v.timestamp ?? telegramTs;
+    e.timestamp = timestamp;
+    e.receivedAtMs = nowMs;
     // Only a change is published: a meter repeats most values verbatim (ids, tariff, slow registers), and
     // sending them again on every telegram would cost every client and API the full telegram each second.
     // A repeated value's latest time is still kept, for states() and new clients.
-    const previous = e.state;
-    if (previous?.available && previous.value === value && previous.text === text) {
-      e.repeatedAtMs = nowMs;
-      e.repeatedTimestamp = timestamp;
-      return null;
+    if (e.available && currentValue(e) === value && e.text === text) return null;
+    e.hasState = true;
+    e.available = true;
+    if (typeof value === "number") {
+      e.number = value;
+      e.string = null;
+    } else {
+      e.number = Number.NaN;
+      e.string = value;
     }
-    e.repeatedAtMs = null;
-    e.repeatedTimestamp = null;
-    e.state = { entityId: e.info.id, value, text, timestamp, receivedAtMs: nowMs, available: true };
-    return e.state;
+    e.text = text;
+    return { entityId: e.info.id, value, text, timestamp, receivedAtMs: nowMs, available: true };
   }
 
   /** Registers never go backwards: a lower value is held back unless it persists (a real reset). */
   #checkRegister(e: EntityRecord, value: number): "ok" | "held" | "reset" {
-    if (e.held === null || value >= e.held) {
+    if (e.held === Number.NEGATIVE_INFINITY || value >= e.held) {
       e.held = value;
       e.lowerRun = null;
       return "ok";
@@ -338,20 +405,50 @@ export class EntityStore {
   }
 
   #unavailable(e: EntityRecord, atMs: number): EntityState | null {
-    const state = latest(e);
-    if (state === null || !state.available) return null;
+    if (!e.available) return null;
     e.window = null;
-    e.repeatedAtMs = null;
-    e.repeatedTimestamp = null;
-    e.state = { ...state, value: null, text: null, receivedAtMs: atMs, available: false };
-    return e.state;
+    e.available = false;
+    e.number = Number.NaN;
+    e.string = null;
+    e.text = null;
+    e.receivedAtMs = atMs;
+    return latest(e);
   }
 }
 
-/** An entity's latest state: the published one, or that value as last seen again. */
+/** Whether a meter's objects in a telegram are those of `layout`: same OBIS keys and definitions, in order. */
+function sameLayout(
+  layout: readonly EntityRecord[],
+  objects: readonly CosemObject[],
+  meter: Meter,
+  isMain: boolean,
+): boolean {
+  if (layout.length === 0) return false;
+  let slot = 0;
+  for (const o of objects) {
+    if (!belongsTo(o, meter, isMain)) continue;
+    const known = layout[slot++];
+    if (known === undefined || known.objectKey !== o.key || known.def !== o.def) return false;
+  }
+  return slot === layout.length;
+}
+
+/** The value of an available entity. */
+function currentValue(e: EntityRecord): number | string {
+  return e.string ?? e.number;
+}
+
+/** An entity's latest state, as a new object (the record changes with the next telegram); null if none. */
 function latest(e: EntityRecord): EntityState | null {
-  if (e.state === null || e.repeatedAtMs === null) return e.state;
-  return { ...e.state, timestamp: e.repeatedTimestamp, receivedAtMs: e.repeatedAtMs };
+  if (!e.hasState) return null;
+  return {
+    entityId: e.info.id,
+    value: e.available ? currentValue(e) : null,
+    text: e.text,
+    timestamp: e.timestamp,
+    receivedAtMs: e.receivedAtMs,
+    available: e.available,
+  };
 }
 
 function roundTo(value: number, decimals: number | null): number {

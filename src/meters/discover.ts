@@ -33,44 +33,74 @@ function mbusKind(deviceType: number | null, unit: string | null): MeterKind {
   return byUnit ?? "generic";
 }
 
+/** What one pass over a telegram found of an M-Bus channel: its first object of each role. */
+interface Channel {
+  readonly channel: number;
+  deviceType: CosemObject | undefined;
+  identifier: CosemObject | undefined;
+  reading: CosemObject | undefined;
+}
+
+/**
+ * The entry of a channel, added when new. A loop, not find(): a closure over the object would make V8
+ * allocate a context for every object of every telegram.
+ */
+function channelOf(channels: Channel[], channel: number): Channel {
+  for (const c of channels) if (c.channel === channel) return c;
+  const c: Channel = { channel, deviceType: undefined, identifier: undefined, reading: undefined };
+  channels.push(c);
+  return c;
+}
+
 /**
  * Which meters a telegram holds. An M-Bus channel counts when it names a device (a non-zero equipment
  * id) or carries a real reading; channels written with placeholders only (`700101010000W`, zero ids) are
- * dead slots and left out. Pure.
+ * dead slots and left out. One pass over the objects: it runs for every telegram of every meter. Pure.
  */
 export function discoverMeters(telegram: Telegram): Meter[] {
-  const meters: Meter[] = [];
-  const electricity = telegram.objects.filter((o) => o.def?.meter === "electricity");
-  if (electricity.length > 0) {
-    meters.push({
-      type: "electricity",
-      channel: 0,
-      equipmentId: textOf(electricity.find((o) => o.def?.role === "identifier")),
-      deviceType: null,
-    });
-  }
-  for (const kind of LEGACY_KINDS) {
-    const objs = telegram.objects.filter((o) => o.def?.meter === kind);
-    if (objs.length === 0) continue;
-    const id = textOf(objs.find((o) => o.def?.role === "identifier"));
-    meters.push({ type: kind as MeterKind, channel: 0, equipmentId: id, deviceType: null });
-  }
-  const channels = new Map<number, CosemObject[]>();
+  let electricity = false;
+  let electricityId: CosemObject | undefined;
+  // Legacy (DSMR 2.x) sub-meters, by kind: seen, and their first identifier.
+  let legacy: Map<string, CosemObject | undefined> | undefined;
+  let channels: Channel[] | undefined;
   for (const o of telegram.objects) {
-    if (o.def?.meter !== "mbus") continue;
-    const list = channels.get(o.channel) ?? [];
-    list.push(o);
-    channels.set(o.channel, list);
+    const def = o.def;
+    if (def === undefined) continue;
+    const scope = def.meter;
+    if (scope === "electricity") {
+      electricity = true;
+      if (electricityId === undefined && def.role === "identifier") electricityId = o;
+    } else if (LEGACY_KINDS.has(scope)) {
+      legacy ??= new Map();
+      const id = legacy.get(scope);
+      legacy.set(scope, id ?? (def.role === "identifier" ? o : undefined));
+    } else if (scope === "mbus") {
+      channels ??= [];
+      const c = channelOf(channels, o.channel);
+      if (def.role === "deviceType") c.deviceType ??= o;
+      else if (def.role === "identifier") c.identifier ??= o;
+      else if (def.role === "reading") c.reading ??= o;
+    }
   }
-  for (const [channel, objs] of [...channels].sort((a, b) => a[0] - b[0])) {
-    const typeObj = objs.find((o) => o.def?.role === "deviceType");
-    const deviceType = typeObj?.value.kind === "decimal" ? typeObj.value.value : null;
-    const equipmentId = textOf(objs.find((o) => o.def?.role === "identifier"));
-    const reading = objs.find((o) => o.def?.role === "reading")?.value;
+  const meters: Meter[] = [];
+  if (electricity)
+    meters.push({ type: "electricity", channel: 0, equipmentId: textOf(electricityId), deviceType: null });
+  if (legacy !== undefined) {
+    for (const kind of LEGACY_KINDS) {
+      if (!legacy.has(kind)) continue;
+      const id = textOf(legacy.get(kind));
+      meters.push({ type: kind as MeterKind, channel: 0, equipmentId: id, deviceType: null });
+    }
+  }
+  for (const c of channels?.sort((a, b) => a.channel - b.channel) ?? []) {
+    const typeValue = c.deviceType?.value;
+    const deviceType = typeValue?.kind === "decimal" ? typeValue.value : null;
+    const equipmentId = textOf(c.identifier);
+    const reading = c.reading?.value;
     const hasReading = reading?.kind === "reading" && reading.timestamp !== null;
     if (equipmentId === null && !hasReading) continue;
     const unit = reading && "unit" in reading ? reading.unit : null;
-    meters.push({ type: mbusKind(deviceType, unit), channel, equipmentId, deviceType });
+    meters.push({ type: mbusKind(deviceType, unit), channel: c.channel, equipmentId, deviceType });
   }
   return meters;
 }

@@ -76,8 +76,11 @@ export function meterId(meter: Meter): string {
   return `${meter.type}_${meter.channel}_${equipment}`;
 }
 
-/** Whether an object belongs to a meter: its scope, and for M-Bus objects its channel. */
-function belongsTo(o: CosemObject, meter: Meter, isMain: boolean): boolean {
+/**
+ * Whether an object belongs to a meter: its scope, and for M-Bus objects its channel. `isMain`: the meter
+ * is the telegram's first (device-level objects go with it).
+ */
+export function belongsTo(o: CosemObject, meter: Meter, isMain: boolean): boolean {
   const scope = o.def?.meter;
   if (scope === undefined) return false;
   if (scope === "mbus") return meter.channel !== 0 && o.channel === meter.channel;
@@ -91,32 +94,64 @@ function decimalsOf(text: string): number {
   return dot < 0 ? 0 : text.length - dot - 1;
 }
 
+/** An EntityValue being filled in (see readEntityValue). */
+export interface EntityValueSlot {
+  value: number | string | null;
+  text: string | null;
+  timestamp: string | null;
+}
+
 /** The state an object's value gives. */
 export function entityValue(o: CosemObject): EntityValue {
+  const v: EntityValueSlot = { value: null, text: null, timestamp: null };
+  readEntityValue(o, v);
+  return v;
+}
+
+/**
+ * The state an object's value gives, written into `into`: the store reads every object of every
+ * telegram, and a new object for each (36 a telegram) was most of what it allocated.
+ */
+export function readEntityValue(o: CosemObject, into: EntityValueSlot): void {
   const v = o.value;
+  let value: number | string | null = null;
+  let text: string | null = null;
+  let timestamp: string | null = null;
   switch (v.kind) {
     case "decimal":
-      return { value: v.value, text: v.text, timestamp: null };
+      value = v.value;
+      text = v.text;
+      break;
     case "reading":
-      return { value: v.value, text: v.text, timestamp: v.timestamp };
+      value = v.value;
+      text = v.text;
+      timestamp = v.timestamp;
+      break;
     case "text":
-      return { value: v.value, text: null, timestamp: null };
     case "timestamp":
-      return { value: v.value, text: null, timestamp: null };
+      value = v.value;
+      break;
     case "failureLog": {
       const last = v.entries.at(-1);
-      const value = last ? `${last.timestamp ?? "unknown"} (${last.durationS} s)` : "none";
-      return { value, text: null, timestamp: last?.timestamp ?? null };
+      value = last ? `${last.timestamp ?? "unknown"} (${last.durationS} s)` : "none";
+      timestamp = last?.timestamp ?? null;
+      break;
     }
     case "peakHistory": {
       const last = v.entries.at(-1);
-      return last
-        ? { value: last.value, text: last.text, timestamp: last.timestamp }
-        : { value: null, text: null, timestamp: null };
+      if (last) {
+        value = last.value;
+        text = last.text;
+        timestamp = last.timestamp;
+      }
+      break;
     }
     case "raw":
-      return { value: null, text: null, timestamp: null };
+      break;
   }
+  into.value = value;
+  into.text = text;
+  into.timestamp = timestamp;
 }
 
 function unitOf(o: CosemObject, def: ObjectDef): string | null {

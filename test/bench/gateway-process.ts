@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -100,9 +100,17 @@ export async function startGateway(sources: readonly BenchSource[]): Promise<Gat
   });
   const startMs = performance.now() - started;
   const pid = child.pid as number;
-  // Keep draining its output so a chatty gateway never blocks on a full pipe.
-  child.stdout?.resume();
-  child.stderr?.resume();
+  // Keep draining its output so a chatty gateway never blocks on a full pipe. P1_BENCH_GATEWAY_OUTPUT=FILE
+  // keeps it (e.g. with P1_BENCH_NODE_FLAGS=--trace-gc, to see the gateway's collections).
+  const keep = process.env.P1_BENCH_GATEWAY_OUTPUT;
+  if (keep) {
+    const out = createWriteStream(keep, { flags: "a" });
+    child.stdout?.pipe(out);
+    child.stderr?.pipe(out);
+  } else {
+    child.stdout?.resume();
+    child.stderr?.resume();
+  }
   return {
     pid,
     grpcPort: ports.grpc,
