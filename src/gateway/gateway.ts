@@ -10,6 +10,7 @@ import {
 } from "../shared/index.ts";
 import type { Source } from "../transport/index.ts";
 import { type Decoded, type DecoderOptions, TelegramDecoder } from "./decode.ts";
+import { aesGcmInUse } from "./native-gcm.ts";
 import { DEFAULT_RECENT_TELEGRAMS, RecentTelegrams } from "./recent.ts";
 import { EntityStore, EVERY_TELEGRAM, type PolicyFor } from "./store.ts";
 import type {
@@ -358,7 +359,7 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
       if (d.telegram.version !== rt.version) {
         rt.version = d.telegram.version;
         rt.log.info(
-          `protocol version ${rt.version ?? "unknown (generic DSMR)"}${rt.encrypted ? ", encrypted" : ""}`,
+          `protocol version ${rt.version ?? "unknown (generic DSMR)"}${rt.encrypted ? `, encrypted (${aesGcmInUse()})` : ""}`,
         );
       }
       if (rt.link !== "ok") {

@@ -50,3 +50,9 @@ export function gcmImplementation(): { implementation: "native" | "node:crypto";
   loaded ??= loadNativeGcm();
   return loaded.ok ? { implementation: "native" } : { implementation: "node:crypto", reason: loaded.reason };
 }
+
+/** For the log: which AES-GCM decrypts the frames ("AES-GCM: native addon", or node:crypto and why). */
+export function aesGcmInUse(): string {
+  const { implementation, reason } = gcmImplementation();
+  return implementation === "native" ? "AES-GCM: native addon" : `AES-GCM: node:crypto, addon ${reason}`;
+}

@@ -2,6 +2,7 @@ import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Simulator, type SimulatorOptions, simulate } from "../../simulator/index.ts";
 import { type EntityState, Gateway, type LinkState } from "../../src/gateway/index.ts";
+import { gcmImplementation } from "../../src/gateway/native-gcm.ts";
 import { createLogger } from "../../src/shared/index.ts";
 import { StreamSource } from "../../src/transport/stream.ts";
 
@@ -178,6 +179,11 @@ describe("Gateway", () => {
     const expected = sim.log.expected();
     const { counters, sources } = h.gateway.info();
     expect(sources[0]).toMatchObject({ version: "smarty", encrypted: true });
+    // The log says which AES-GCM decrypts: the addon when built (and not turned off), else node:crypto.
+    const { implementation } = gcmImplementation();
+    const said = h.logs.filter((l) => l.includes("protocol version smarty, encrypted (AES-GCM: "));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toContain(implementation === "native" ? "native addon" : "node:crypto, addon ");
     expect(counters.telegramsDropped.REPLAYED).toBe(expected.replay);
     expect(counters.telegramsDropped.DECRYPT_FAILED).toBe(expected.DECRYPT_FAILED);
     // A replay is an extra, old frame sent again; the 200 meter telegrams are the valid ones plus wrong keys.
