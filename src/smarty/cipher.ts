@@ -12,8 +12,9 @@ export interface CipherKeys {
   readonly authenticationKey?: Uint8Array;
 }
 
-function iv(systemTitle: Uint8Array, frameCounter: number): Buffer {
-  const out = Buffer.alloc(12);
+/** The GCM IV, system title + frame counter, written into `out` (12 bytes); a short title leaves zeros. */
+function ivInto(out: Buffer, systemTitle: Uint8Array, frameCounter: number): Buffer {
+  out.fill(0);
   out.set(systemTitle, 0);
   out.writeUInt32BE(frameCounter, 8);
   return out;
@@ -96,19 +97,17 @@ export function decryptFrame(
 const SCRATCH_IV = Buffer.alloc(12);
 const DECIPHER_OPTIONS = { authTagLength: GCM_TAG_BYTES };
 
-function ivInto(out: Buffer, frame: EncryptedFrame): Buffer {
-  out.fill(0); // a title shorter than 8 bytes (only a hand-made frame) leaves zeros, as iv() does
-  out.set(frame.systemTitle, 0);
-  out.writeUInt32BE(frame.frameCounter, 8);
-  return out;
-}
-
 function decryptWithNodeCrypto(
   frame: EncryptedFrame,
   keys: CipherKeys,
 ): { ok: true; plaintext: Buffer } | { ok: false; error: P1Error } {
   try {
-    const decipher = createDecipheriv("aes-128-gcm", keys.key, ivInto(SCRATCH_IV, frame), DECIPHER_OPTIONS);
+    const decipher = createDecipheriv(
+      "aes-128-gcm",
+      keys.key,
+      ivInto(SCRATCH_IV, frame.systemTitle, frame.frameCounter),
+      DECIPHER_OPTIONS,
+    );
     decipher.setAAD(aad(keys));
     decipher.setAuthTag(frame.tag);
     const plaintext = decipher.update(frame.ciphertext);
@@ -138,9 +137,14 @@ export function encryptFrame(
   frameCounter: number,
   keys: CipherKeys,
 ): Buffer {
-  const cipher = createCipheriv("aes-128-gcm", keys.key, iv(systemTitle, frameCounter), {
-    authTagLength: GCM_TAG_BYTES,
-  });
+  const cipher = createCipheriv(
+    "aes-128-gcm",
+    keys.key,
+    ivInto(Buffer.alloc(12), systemTitle, frameCounter),
+    {
+      authTagLength: GCM_TAG_BYTES,
+    },
+  );
   cipher.setAAD(aad(keys));
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   const tag = cipher.getAuthTag();
