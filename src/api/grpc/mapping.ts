@@ -312,14 +312,24 @@ export function toEntity(e: EntityInfo): PbEntity {
   };
 }
 
+/** EntityState.raw: the digits as the meter wrote them, for numbers; empty otherwise. */
+export function stateRaw(s: EntityState): string {
+  return typeof s.value === "number" ? (s.text ?? "") : "";
+}
+
+/** EntityState.meter_time_iso: the meter's text, empty when it did not parse (meter_time unset). */
+export function stateMeterTimeIso(s: EntityState, meterTime: PbTimestamp | null): string {
+  return meterTime === null ? "" : (s.timestamp ?? "");
+}
+
 /** A state as a p1gateway.v1.EntityState; `unit` comes from the entity's metadata when known. */
 export function toEntityState(s: EntityState, unit: string | null): PbEntityState {
   const meterTimeTs = isoToTimestamp(s.timestamp);
   const base = {
     entity_id: s.entityId,
-    raw: typeof s.value === "number" ? (s.text ?? "") : "",
+    raw: stateRaw(s),
     meter_time: meterTimeTs,
-    meter_time_iso: meterTimeTs === null ? "" : (s.timestamp ?? ""),
+    meter_time_iso: stateMeterTimeIso(s, meterTimeTs),
     received_time: toTimestamp(s.receivedAtMs),
     available: s.available,
     unit: unit ?? "",

@@ -8,7 +8,7 @@
  * change in the .proto that is not made here fails it.
  */
 import type { EntityState } from "../../gateway/types.ts";
-import { isoToTimestamp, type PbTimestamp, toTimestamp } from "./mapping.ts";
+import { isoToTimestamp, type PbTimestamp, stateMeterTimeIso, stateRaw, toTimestamp } from "./mapping.ts";
 
 // Keys (field number << 3 | wire type) of EntityState and Timestamp, in field order as protobufjs writes.
 const ENTITY_ID = 0x0a; // 1, length-delimited
@@ -75,9 +75,9 @@ function writeString(buf: Buffer, pos: number, key: number, s: string, bytes: nu
 export function encodeEntityState(s: EntityState, unit: string | null): Buffer {
   const number = typeof s.value === "number" ? s.value : null;
   const text = typeof s.value === "string" ? s.value : null;
-  const raw = number !== null ? (s.text ?? "") : "";
+  const raw = stateRaw(s);
   const meterTime = isoToTimestamp(s.timestamp);
-  const meterTimeIso = meterTime === null ? "" : (s.timestamp ?? "");
+  const meterTimeIso = stateMeterTimeIso(s, meterTime);
   const received = toTimestamp(s.receivedAtMs);
   const unitText = unit ?? "";
 
