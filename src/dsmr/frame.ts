@@ -53,9 +53,10 @@ export class TelegramFramer {
   #state: State = "idle";
   /**
    * Slices of the unit being assembled (the last one pending, see below); concatenated once when it
-   * completes.
+   * completes. One array, emptied for each unit: a new one per unit lived until the meter's next
+   * telegram, long enough to be copied by the GC (issue 8, 5,000 meters).
    */
-  #parts: Buffer[] = [];
+  readonly #parts: Buffer[] = [];
   #size = 0;
   #crcChars = 0;
   #encryptedTotal = 0;
@@ -142,7 +143,7 @@ export class TelegramFramer {
 
   #begin(state: State): void {
     this.#state = state;
-    this.#parts = [];
+    this.#parts.length = 0;
     this.#lastChunk = undefined;
     this.#tentative = false;
     this.#size = 0;
@@ -218,7 +219,8 @@ export class TelegramFramer {
       if (this.#size < 2) return i;
       const parts = this.#allParts();
       const header = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, this.#size);
-      this.#parts = [header];
+      this.#parts.length = 0;
+      this.#parts.push(header);
       if (header[1] !== SYSTEM_TITLE_LENGTH) {
         // A lone 0xDB in noise is not a frame start: skip that byte and rescan what followed it
         // (at most 12 bytes) before continuing with the rest of this chunk.
