@@ -12,6 +12,7 @@ import {
   readEntityValue,
   telegramTime,
 } from "../meters/index.ts";
+import { digitsShape, digitsText, NO_DIGITS, OTHER_DIGITS, timeCode, timeText } from "./compact.ts";
 import type { EntityInfo, EntityState, MeterRef } from "./types.ts";
 
 /** What a throttled measurement publishes for its period. */
@@ -71,7 +72,9 @@ interface Window {
  * The states the store hands out (published, or asked for) are new objects built from these fields, never
  * kept and never changed afterwards. Numbers that are absent are NaN (or -Infinity, where a comparison
  * then needs no null check) rather than null: a field that only ever holds numbers keeps one number box
- * that V8 writes into, where a field that may hold null gets a new number allocated per telegram.
+ * that V8 writes into, where a field that may hold null gets a new number allocated per telegram. For the
+ * same reason the state's texts are kept as numbers where they can be (see compact.ts): the digits as
+ * their shape, ISO times as their code; only a text of another form is kept as a string.
  */
 interface EntityRecord {
   readonly info: EntityInfo;
@@ -80,14 +83,20 @@ interface EntityRecord {
   available: boolean;
   /** The value when it is a number (NaN otherwise). */
   number: number;
-  /** The value when it is a text; null when it is a number (or unavailable). */
+  /** The value when it is an ISO time (its timeCode; NaN otherwise). */
+  stringTime: number;
+  /** The value when it is another text; null when it is a number or a time (or unavailable). */
   string: string | null;
-  text: string | null;
+  /** The state's text as the digits of `number` (digitsShape), or NO_DIGITS, or OTHER_DIGITS: in textString. */
+  textShape: number;
+  textString: string | null;
   /**
-   * The meter's timestamp and the gateway's time of the latest telegram with this value: the published
-   * one, or the one that repeated it since (a repeated value is not published, but states() shows it).
+   * The meter's timestamp (its timeCode, or NaN and then the text or null in timestampString) and the
+   * gateway's time of the latest telegram with this value: the published one, or the one that repeated
+   * it since (a repeated value is not published, but states() shows it).
    */
-  timestamp: string | null;
+  timestampTime: number;
+  timestampString: string | null;
   /** Also when the value was last published or repeated: a refresh period runs from it. */
   receivedAtMs: number;
   window: Window | null;
@@ -97,6 +106,12 @@ interface EntityRecord {
   /** The OBIS key and definition of the object read into this entity in the meter's last telegram. */
   objectKey: string;
   def: ObjectDef | undefined;
+}
+
+/** A telegram's own time: its text, and its timeCode (NaN when it has none or another form). */
+interface TelegramTime {
+  readonly text: string | null;
+  readonly code: number;
 }
 
 interface MeterRecord {
@@ -174,7 +189,8 @@ export class EntityStore {
   /** Takes one valid telegram of a source. */
   ingest(sourceId: string, telegram: Telegram, receivedAtMs: number, policyFor: PolicyFor): Ingested {
     const meters = discoverMeters(telegram);
-    const time = telegramTime(telegram);
+    const text = telegramTime(telegram);
+    const time: TelegramTime = { text, code: text === null ? Number.NaN : timeCode(text) };
     const result = {
       newEntities: [] as EntityInfo[],
       states: [] as EntityState[],
@@ -317,9 +333,12 @@ export class EntityStore {
       hasState: false,
       available: false,
       number: Number.NaN,
+      stringTime: Number.NaN,
       string: null,
-      text: null,
-      timestamp: null,
+      textShape: NO_DIGITS,
+      textString: null,
+      timestampTime: Number.NaN,
+      timestampString: null,
       receivedAtMs: Number.NaN,
       window: null,
       held: Number.NEGATIVE_INFINITY,
@@ -337,7 +356,7 @@ export class EntityStore {
   #update(
     e: EntityRecord,
     v: EntityValue,
-    telegramTs: string | null,
+    telegramTs: TelegramTime,
     nowMs: number,
     policy: MeterPolicy,
     result: { anomalies: string[]; resets: string[] },
@@ -369,23 +388,30 @@ export class EntityStore {
       policy.refreshRateS === 0 || !e.available || nowMs - e.receivedAtMs >= policy.refreshRateS * 1000;
     if (!due) return null;
     e.window = null;
-    const timestamp = v.timestamp ?? telegramTs;
-    e.timestamp = timestamp;
+    const timestamp = v.timestamp ?? telegramTs.text;
+    const timestampTime = v.timestamp === null ? telegramTs.code : timeCode(v.timestamp);
+    e.timestampTime = timestampTime;
+    e.timestampString = Number.isNaN(timestampTime) ? timestamp : null;
     e.receivedAtMs = nowMs;
     // Only a change is published: a meter repeats most values verbatim (ids, tariff, slow registers), and
     // sending them again on every telegram would cost every client and API the full telegram each second.
     // A repeated value's latest time is still kept, for states() and new clients.
-    if (e.available && currentValue(e) === value && e.text === text) return null;
+    const stringTime = typeof value === "string" ? timeCode(value) : Number.NaN;
+    const textShape = digitsShape(text, value);
+    if (e.available && isCurrent(e, value, stringTime) && isCurrentText(e, text, textShape)) return null;
     e.hasState = true;
     e.available = true;
     if (typeof value === "number") {
       e.number = value;
+      e.stringTime = Number.NaN;
       e.string = null;
     } else {
       e.number = Number.NaN;
-      e.string = value;
+      e.stringTime = stringTime;
+      e.string = Number.isNaN(stringTime) ? value : null;
     }
-    e.text = text;
+    e.textShape = textShape;
+    e.textString = textShape === OTHER_DIGITS ? text : null;
     return { entityId: e.info.id, value, text, timestamp, receivedAtMs: nowMs, available: true };
   }
 
@@ -409,8 +435,10 @@ export class EntityStore {
     e.window = null;
     e.available = false;
     e.number = Number.NaN;
+    e.stringTime = Number.NaN;
     e.string = null;
-    e.text = null;
+    e.textShape = NO_DIGITS;
+    e.textString = null;
     e.receivedAtMs = atMs;
     return latest(e);
   }
@@ -435,7 +463,27 @@ function sameLayout(
 
 /** The value of an available entity. */
 function currentValue(e: EntityRecord): number | string {
-  return e.string ?? e.number;
+  return e.string ?? (Number.isNaN(e.stringTime) ? e.number : timeText(e.stringTime));
+}
+
+/** Whether `value` (with `stringTime`, its timeCode) is the entity's value: compared without building it. */
+function isCurrent(e: EntityRecord, value: number | string, stringTime: number): boolean {
+  if (typeof value === "number") return e.string === null && Number.isNaN(e.stringTime) && e.number === value;
+  return Number.isNaN(stringTime) ? e.string === value : e.stringTime === stringTime;
+}
+
+/** Whether `text` (of shape `textShape`) is the entity's text, when its value is the entity's value. */
+function isCurrentText(e: EntityRecord, text: string | null, textShape: number): boolean {
+  return textShape === OTHER_DIGITS ? e.textString === text : e.textShape === textShape;
+}
+
+function textOf(e: EntityRecord): string | null {
+  if (e.textShape === NO_DIGITS) return null;
+  return e.textShape === OTHER_DIGITS ? e.textString : digitsText(e.number, e.textShape);
+}
+
+function timestampOf(e: EntityRecord): string | null {
+  return Number.isNaN(e.timestampTime) ? e.timestampString : timeText(e.timestampTime);
 }
 
 /** An entity's latest state, as a new object (the record changes with the next telegram); null if none. */
@@ -444,8 +492,8 @@ function latest(e: EntityRecord): EntityState | null {
   return {
     entityId: e.info.id,
     value: e.available ? currentValue(e) : null,
-    text: e.text,
-    timestamp: e.timestamp,
+    text: textOf(e),
+    timestamp: timestampOf(e),
     receivedAtMs: e.receivedAtMs,
     available: e.available,
   };

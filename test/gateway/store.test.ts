@@ -96,6 +96,46 @@ describe("EntityStore", () => {
     expect(state(`${E_METER}_p1_text_string`)?.value).toBe("Test bericht");
   });
 
+  it("keeps a state's texts exactly, whether it holds them as numbers or as strings", () => {
+    // The store keeps digits as their shape and ISO times as a code (compact.ts) and writes them again
+    // when asked; digits of more than 15 places, and texts of no such form, are kept as they are.
+    const store = new EntityStore();
+    const id = `${E_METER}_emeter_delivery_tariff1`;
+    const asked = () => ({ one: store.state(id), all: store.states().find((s) => s.entityId === id) });
+    let checked = 0;
+    for (const [kwh, atMs] of [
+      ["004321.987", 1_000],
+      ["0000000000004321.98700", 2_000], // 20 digits: kept as a string
+      ["4321.987", 3_000], // the same number with other digits: a new text
+      ["4321.9870", 4_000],
+    ] as const) {
+      const published = store.ingest("home", variant(tariff1(kwh)), atMs, policy(EVERY_TELEGRAM));
+      const state = published.states.find((s) => s.entityId === id);
+      expect(state?.text).toBe(kwh);
+      expect(asked()).toEqual({ one: state, all: state });
+      checked++;
+    }
+    expect(checked).toBe(4);
+    expect(store.state(id)?.timestamp).toBe("2023-06-15T14:30:05+02:00");
+    // Text values, a timestamp among them, come back as they came (the same telegram: none published).
+    expect(store.ingest("home", variant(tariff1("4321.9870")), 5_000, policy(EVERY_TELEGRAM)).states).toEqual(
+      [],
+    );
+    expect(store.state(`${E_METER}_p1_text_string`)?.value).toBe("Test bericht");
+    expect(store.state(`${E_METER}_emeter_power_failure_log`)?.value).toBe(
+      "2023-03-01T08:00:00+01:00 (1800 s)",
+    );
+    expect(store.state(`${E_METER}_p1_timestamp`)).toMatchObject({
+      value: "2023-06-15T14:30:05+02:00",
+      timestamp: "2023-06-15T14:30:05+02:00",
+      receivedAtMs: 5_000,
+    });
+    expect(store.state(`${GAS}_meter_value`)).toMatchObject({
+      text: "03456.789",
+      timestamp: "2023-06-15T14:25:00+02:00",
+    });
+  });
+
   it("publishes only values that changed; a repeated value's latest state is still kept", () => {
     const store = new EntityStore();
     const first = store.ingest("home", variant(), 5_000, policy(EVERY_TELEGRAM));
