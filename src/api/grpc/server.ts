@@ -489,6 +489,34 @@ function matches(filter: StateFilter, entityId: string, info: EntityInfo | undef
   return filter.sourceIds === null || filter.sourceIds.has(info.sourceId);
 }
 
+/**
+ * The states a snapshot for `filter` is taken from: those of the sources it names, or the entities it
+ * names, rather than every state of a gateway with thousands of meters (each state is built anew).
+ */
+function candidateStates(view: GatewayView, filter: StateFilter): Iterable<EntityState> {
+  if (filter.entityIds !== null) {
+    const out: EntityState[] = [];
+    for (const id of filter.entityIds) {
+      const s = view.state(id);
+      if (s !== undefined) out.push(s);
+    }
+    return out;
+  }
+  if (filter.sourceIds === null) return view.states();
+  if (filter.sourceIds.size === 1) return view.states([...filter.sourceIds][0]);
+  // A view may answer states(sourceId) with more than that source's: each state once.
+  const seen = new Set<string>();
+  const out: EntityState[] = [];
+  for (const id of filter.sourceIds) {
+    for (const s of view.states(id)) {
+      if (seen.has(s.entityId)) continue;
+      seen.add(s.entityId);
+      out.push(s);
+    }
+  }
+  return out;
+}
+
 /** One StreamStates call as the fan-out sees it. */
 interface StateSubscriber {
   readonly filter: StateFilter;
@@ -608,7 +636,7 @@ function streamStates(ctx: ServerContext, call: grpc.ServerWritableStream<unknow
   session.start(() => {
     // Snapshot and subscription in one synchronous step: no state can slip in between.
     const lookup = needsInfo(filter);
-    for (const s of view.states()) {
+    for (const s of candidateStates(view, filter)) {
       if (session.closed) break;
       if (matches(filter, s.entityId, lookup ? view.entity(s.entityId) : undefined)) session.push(s);
     }
