@@ -166,6 +166,8 @@ class ReadTelegram {
   lineWarnings: string[] = [];
   valuesFor: VersionName | null | undefined = undefined;
   readonly dropped: number[] = [];
+  /** For each of those lines, how many telegrams in a row it has repeated since it last changed. */
+  readonly droppedRepeats: number[] = [];
   droppedCount = 0;
 
   /** Writes line `k`. */
@@ -227,6 +229,8 @@ export class ParseMemory {
    */
   readonly restored: (RawLine | undefined)[] = [];
   readonly restoredAt: number[] = [];
+  /** How many telegrams in a row each of them has repeated now. */
+  readonly restoredRepeats: number[] = [];
   restoredCount = 0;
   /**
    * The version `last`'s values were decoded for before updateLines changed its lines (which leaves
@@ -459,24 +463,40 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   return { ok: true, telegram };
 }
 
+/** A line let go after it changed is kept again once it has repeated in this many telegrams in a row. */
+const REPEATS_TO_KEEP = 2;
+
 /**
  * Lets go of the lines updateLines read anew, once they are in the result: a line that changed is
  * likely to change again in the meter's next telegram, so keeping its groups and object until then
  * would only keep them alive for a second (long enough for the GC to move them to the old generation:
  * at thousands of meters, megabytes a second). The bare line of its reference stands in; should the
- * line repeat, it is read again, and then kept for as long as it keeps repeating.
+ * line repeat, it is read again, and kept once it has repeated REPEATS_TO_KEEP telegrams in a row (a
+ * value that flips to and fro, a voltage's last digit, would otherwise be kept for a second each time).
+ * Both lists are ascending; so is what is let go.
  */
 function dropReadAnew(table: ReadTelegram, memory: ParseMemory): void {
-  for (let i = 0; i < memory.updatedCount; i++) {
-    const at = memory.updatedAt[i] as number;
+  const { updatedAt, updatedCount, restoredAt, restoredRepeats, restoredCount } = memory;
+  let n = 0;
+  for (let i = 0, j = 0; i < updatedCount || j < restoredCount; ) {
+    let at: number;
+    let repeats = 0;
+    if (j === restoredCount || (i < updatedCount && (updatedAt[i] as number) < (restoredAt[j] as number)))
+      at = updatedAt[i++] as number;
+    else {
+      repeats = restoredRepeats[j] as number;
+      at = restoredAt[j++] as number;
+      if (repeats >= REPEATS_TO_KEEP) continue;
+    }
     const line = table.lines[at] as RawLine;
     // A reference written with spaces before its '(' reads with another `open`: only its object goes.
     if (line.open === line.info.bare.open) table.lines[at] = line.info.bare;
     else line.object = undefined;
     table.objects[at] = undefined;
-    table.dropped[i] = at;
+    table.dropped[n] = at;
+    table.droppedRepeats[n++] = repeats;
   }
-  table.droppedCount = memory.updatedCount;
+  table.droppedCount = n;
 }
 
 /**
@@ -601,6 +621,7 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
       }
     }
     restored[r] = read;
+    memory.restoredRepeats[r] = (last.droppedRepeats[i] as number) + 1;
     restoredAt[r++] = d;
   }
   for (let i = 0; i < u; i++) {
