@@ -436,6 +436,7 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   // ---- Version ----
   const version = versionOf(lines, crc === "valid", memory, inPlace && memory.sameInfos);
   if (version && VERSIONS[version].crc && crc === "absent") {
+    if (inPlace) dropReadAnew(table, memory); // the lines read anew go as after any telegram
     return fail("CRC_MISMATCH", `${VERSIONS[version].title} telegrams carry a CRC, this one has none`, {
       received: "",
     });
@@ -595,7 +596,7 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
       const start = last.starts[j] as number;
       const previous = last.lines[j] as RawLine;
       const open = 4 * w > start + previous.open ? start + previous.open : -1;
-      const read = readLine(text, buf, start, previous, open);
+      const read = readLine(text, buf, start, previous, open, false);
       if (read instanceof P1Error || readAfter !== last.ends[j]) return forget(updated, u);
       if (read.info !== previous.info) sameInfos = false;
       updated[u] = read;
@@ -614,7 +615,8 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
     let read: RawLine | P1Error = bare; // a line that only lost its object (see dropReadAnew)
     if (isBare(bare)) {
       const start = last.starts[d] as number;
-      read = readLine(text, buf, start, bare, start + bare.open);
+      const kept = (last.droppedRepeats[i] as number) + 1 >= REPEATS_TO_KEEP;
+      read = readLine(text, buf, start, bare, start + bare.open, kept);
       if (read instanceof P1Error || readAfter !== last.ends[d]) {
         forget(updated, u);
         return forget(restored, r);
@@ -714,7 +716,7 @@ function readLines(
         continue;
       }
     }
-    const read = readLine(text, buf, pos, last.lines[k]);
+    const read = readLine(text, buf, pos, last.lines[k], -1, true);
     if (read instanceof P1Error) {
       next.lines.length = 0; // the shared table keeps no stream's lines
       return read;
@@ -769,14 +771,17 @@ let readRest = 0;
 /**
  * Reads the object that starts at `pos` (not a space) of `text`, `buf`'s bytes as latin1. `previous`, the last telegram's line at this
  * index, is a hint only: its OBIS reference is tried first. `knownOpen` >= 0 says the bytes from `pos`
- * through `knownOpen`, its '(', are those `previous` was read from. Looks at no byte past `readAfter`.
+ * through `knownOpen`, its '(', are those `previous` was read from. `kept`: the line may outlive its
+ * telegram (else it is let go with it, see dropReadAnew, and its groups may be views of the text).
+ * Looks at no byte past `readAfter`.
  */
 function readLine(
   text: string,
   buf: Buffer,
   pos: number,
   previous: RawLine | undefined,
-  knownOpen = -1,
+  knownOpen: number,
+  kept: boolean,
 ): RawLine | P1Error {
   const n = text.length;
   let open = knownOpen;
@@ -799,6 +804,9 @@ function readLine(
     }
   }
   if (!info) return malformed(text, pos, "not an OBIS reference");
+  // A line let go with its telegram may hold views of the text; but for one written with spaces before
+  // its '(', which keeps its groups when it is let go (see dropReadAnew).
+  const views = !kept && open - pos === info.bare.open;
   // Most objects have one group: an array made of it holds just that, where pushing onto an empty one
   // reserves room for 17 (an Array of one rather than a literal: see RawLine).
   let groups: string[] | undefined;
@@ -820,7 +828,7 @@ function readLine(
     if (nested) return malformed(text, pos, "'(' inside a value");
     const joined = wrapped
       ? text.slice(p + 1, close).replace(/[\r\n]/g, "")
-      : close - p - 1 >= SLICE_MIN_LENGTH
+      : close - p - 1 >= SLICE_MIN_LENGTH && !views
         ? buf.toString("latin1", p + 1, close)
         : text.slice(p + 1, close);
     if (groups === undefined) {
