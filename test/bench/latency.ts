@@ -28,7 +28,7 @@ import { below, type Figure, info, percentile, round } from "./report.ts";
  * at both clients), so the warm-up sends this many, WARM_UP_INTERVAL_MS apart, to measure the steady
  * state of the gateway and of both clients.
  */
-const WARM_UP_TELEGRAMS = Number(process.env.WU ?? 1_000);
+const WARM_UP_TELEGRAMS = 1_000;
 const WARM_UP_INTERVAL_MS = 5;
 const SAMPLES = 300;
 const SETTLE_MS = 25; // after a telegram's first state: the rest of its burst arrives well within this
