@@ -49,9 +49,11 @@ describe("timeCode / timeText: an ISO time kept as a number", () => {
       }),
       { numRuns: 5000, seed: 9 },
     );
-    // Calendar days that do not exist, and years Date.UTC would move to the 1900s, are other texts.
+    // Calendar days that do not exist are other texts; the first centuries are times like any other.
     expect(timeCode("2023-02-29T10:00:00+01:00")).toBeNaN();
-    expect(timeCode("0099-06-01T10:00:00+01:00")).toBeNaN();
+    expect(timeCode("2023-04-31T10:00:00+01:00")).toBeNaN();
+    expect(timeText(timeCode("2024-02-29T10:00:00+01:00"))).toBe("2024-02-29T10:00:00+01:00");
+    expect(timeText(timeCode("0099-06-01T10:00:00+01:00"))).toBe("0099-06-01T10:00:00+01:00");
     expect(timeText(timeCode("1969-12-31T23:59:59-05:30"))).toBe("1969-12-31T23:59:59-05:30");
   });
 });
