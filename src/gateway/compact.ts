@@ -23,7 +23,7 @@ const POINT = 0x2e;
 const OFFSETS = 4096;
 const OFFSET_BIAS = 2048;
 const ISO_LENGTH = 25;
-/** Where each "DD" field of the ISO form starts, and the separators between them. */
+/** The separators of the ISO form, by position. */
 const ISO_SEPARATORS: readonly [number, number][] = [
   [4, MINUS],
   [7, MINUS],
