@@ -102,7 +102,8 @@ function lastSundayUtc(year: number, month: number): number {
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-function daysInMonth(year: number, month: number): number {
+/** Days in a month (1-12) of a Gregorian year. */
+export function daysInMonth(year: number, month: number): number {
   const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   return (DAYS_IN_MONTH[month - 1] as number) + (leap ? 1 : 0);
 }

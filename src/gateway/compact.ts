@@ -9,6 +9,8 @@
  * Texts of another form are kept as they are (the callers' fallback).
  */
 
+import { daysInMonth } from "../dsmr/index.ts";
+
 const TWO_DIGITS = Array.from({ length: 100 }, (_, n) => (n < 10 ? `0${n}` : String(n)));
 const ZERO = 0x30;
 const NINE = 0x39;
@@ -65,13 +67,6 @@ export function timeCode(iso: string): number {
   const wallS = daysFromCivil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
   const offset = (sign === MINUS ? -1 : 1) * (offsetH * 60 + offsetM);
   return wallS * OFFSETS + offset + OFFSET_BIAS;
-}
-
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-function daysInMonth(year: number, month: number): number {
-  const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  return (DAYS_IN_MONTH[month - 1] as number) + (leap ? 1 : 0);
 }
 
 /**
