@@ -396,7 +396,9 @@ export class EntityStore {
     // Only a change is published: a meter repeats most values verbatim (ids, tariff, slow registers), and
     // sending them again on every telegram would cost every client and API the full telegram each second.
     // A repeated value's latest time is still kept, for states() and new clients.
-    const stringTime = typeof value === "string" ? timeCode(value) : Number.NaN;
+    // The telegram's own time is the value of its timestamp entity: coded once, above.
+    const stringTime =
+      typeof value !== "string" ? Number.NaN : value === telegramTs.text ? telegramTs.code : timeCode(value);
     const textShape = digitsShape(text, value);
     if (e.available && isCurrent(e, value, stringTime) && isCurrentText(e, text, textShape)) return null;
     e.hasState = true;
