@@ -1,3 +1,5 @@
+import { ownString } from "../shared/index.ts";
+
 /**
  * A bounded memo for pure string functions on the hot path (OBIS references, equipment ids, timestamps
  * repeat from telegram to telegram). When full it starts over: a flood of distinct inputs (noise, fuzzing)
@@ -16,17 +18,8 @@ export class BoundedMemo<V> {
     if (v === undefined && !this.#map.has(key)) {
       v = this.compute(key);
       if (this.#map.size >= this.capacity) this.#map.clear();
-      this.#map.set(ownCopy(key), v);
+      this.#map.set(ownString(key), v);
     }
     return v as V;
   }
-}
-
-/**
- * `key` as a string of its own: V8 cuts a string of 13 or more characters out of a longer one as a view
- * that keeps the whole longer one alive (a telegram's text, for a key read from it), as long as it is
- * cached. Only on a miss, so the copy's cost does not matter.
- */
-function ownCopy(key: string): string {
-  return key.length < 13 ? key : (JSON.parse(JSON.stringify(key)) as string);
 }

@@ -1,4 +1,4 @@
-import { P1Error, preview } from "../shared/index.ts";
+import { P1Error, preview, VIEW_MIN_LENGTH } from "../shared/index.ts";
 import { crc16, crc16Update, formatCrc } from "./crc.ts";
 import { BoundedMemo } from "./memo.ts";
 import { detectVersion, lookupObject, mbusKey } from "./spec/lookup.ts";
@@ -46,12 +46,6 @@ const BANG = 0x21;
 const HEX_CRC_RE = /^[0-9A-Fa-f]{1,4}$/;
 /** The lists of a telegram that has no unknown object and no warning (most): one frozen array for all. */
 const NONE: readonly string[] = Object.freeze([]);
-/**
- * V8 cuts a string of at least this many characters out of a longer one as a view that keeps the whole
- * text alive (a sliced string): a kept group or header that long is copied from the bytes instead, so a
- * line kept for many telegrams does not hold the telegram text it was read from.
- */
-const SLICE_MIN_LENGTH = 13;
 // OBIS reference A-B:C.D.E with an optional fifth group written '.F' or '*F' (IEC 62056-61 §4).
 const OBIS_RE = /^(\d{1,3})-(\d{1,3}):(\d{1,3}\.\d{1,3}\.\d{1,3})(?:[.*]\d{1,3})?$/;
 
@@ -421,7 +415,7 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
     memory.header !== undefined &&
     (changed === 0 || (memory.changedWords[0] as number) > headerStop >>> 2)
       ? memory.header
-      : headerStop - 1 >= SLICE_MIN_LENGTH
+      : headerStop - 1 >= VIEW_MIN_LENGTH
         ? buf.toString("latin1", 1, headerStop)
         : text.slice(1, headerStop);
   const inPlace = changed >= 0 && updateLines(text, buf, headerEnd + 1, memory, changed);
@@ -826,9 +820,11 @@ function readLine(
     }
     if (close === n) return malformed(text, pos, "unterminated value");
     if (nested) return malformed(text, pos, "'(' inside a value");
+    // A group long enough to be cut as a view of the text is copied from the bytes for a line that may
+    // be kept, so a line kept for many telegrams does not hold the text of the one it was read from.
     const joined = wrapped
       ? text.slice(p + 1, close).replace(/[\r\n]/g, "")
-      : close - p - 1 >= SLICE_MIN_LENGTH && !views
+      : close - p - 1 >= VIEW_MIN_LENGTH && !views
         ? buf.toString("latin1", p + 1, close)
         : text.slice(p + 1, close);
     if (groups === undefined) {

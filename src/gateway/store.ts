@@ -12,6 +12,7 @@ import {
   readEntityValue,
   telegramTime,
 } from "../meters/index.ts";
+import { ownString } from "../shared/index.ts";
 import { digitsShape, digitsText, NO_DIGITS, OTHER_DIGITS, timeCode, timeText } from "./compact.ts";
 import type { EntityInfo, EntityState, MeterRef } from "./types.ts";
 
@@ -410,10 +411,10 @@ export class EntityStore {
     } else {
       e.number = Number.NaN;
       e.stringTime = stringTime;
-      e.string = Number.isNaN(stringTime) ? value : null;
+      e.string = Number.isNaN(stringTime) ? ownString(value) : null;
     }
     e.textShape = textShape;
-    e.textString = textShape === OTHER_DIGITS ? text : null;
+    e.textString = textShape === OTHER_DIGITS && text !== null ? ownString(text) : null;
     return { entityId: e.info.id, value, text, timestamp, receivedAtMs: nowMs, available: true };
   }
 
