@@ -394,13 +394,13 @@ export class EntityStore {
     e.timestampTime = timestampTime;
     e.timestampString = Number.isNaN(timestampTime) ? timestamp : null;
     e.receivedAtMs = nowMs;
-    // Only a change is published: a meter repeats most values verbatim (ids, tariff, slow registers), and
-    // sending them again on every telegram would cost every client and API the full telegram each second.
-    // A repeated value's latest time is still kept, for states() and new clients.
     // The telegram's own time is the value of its timestamp entity: coded once, above.
     const stringTime =
       typeof value !== "string" ? Number.NaN : value === telegramTs.text ? telegramTs.code : timeCode(value);
     const textShape = digitsShape(text, value);
+    // Only a change is published: a meter repeats most values verbatim (ids, tariff, slow registers), and
+    // sending them again on every telegram would cost every client and API the full telegram each second.
+    // A repeated value's latest time is still kept, for states() and new clients.
     if (e.available && isCurrent(e, value, stringTime) && isCurrentText(e, text, textShape)) return null;
     e.hasState = true;
     e.available = true;
