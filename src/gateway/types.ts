@@ -132,9 +132,9 @@ export interface GatewayView extends EventEmitter<GatewayEvents> {
    * counters as the totals), so a per-source adapter of a gateway with thousands of meters pays for one.
    */
   info(sourceId?: string): GatewayInfo;
-  /** Every entity; with `sourceId`, a view may return only that source's (as for info()). */
+  /** Every entity; with `sourceId`, only that source's (an adapter of one source pays for one). */
   entities(sourceId?: string): readonly EntityInfo[];
-  /** Latest state per entity (only entities with a state); `sourceId` as for entities(). */
+  /** Latest state per entity (only entities with a state); with `sourceId`, only that source's. */
   states(sourceId?: string): readonly EntityState[];
   /** One entity by id, in constant time (adapters look one up per state). */
   entity(id: string): EntityInfo | undefined;

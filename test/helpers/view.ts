@@ -50,12 +50,16 @@ export class MemoryView extends EventEmitter<GatewayEvents> implements GatewayVi
     };
   }
 
-  entities(): readonly EntityInfo[] {
-    return [...this.#entities.values()];
+  entities(sourceId?: string): readonly EntityInfo[] {
+    const all = [...this.#entities.values()];
+    return sourceId === undefined ? all : all.filter((e) => e.sourceId === sourceId);
   }
 
-  states(): readonly EntityState[] {
-    return [...this.#states.values()];
+  states(sourceId?: string): readonly EntityState[] {
+    const all = [...this.#states.values()];
+    return sourceId === undefined
+      ? all
+      : all.filter((s) => this.#entities.get(s.entityId)?.sourceId === sourceId);
   }
 
   entity(id: string): EntityInfo | undefined {

@@ -124,16 +124,12 @@ export class SourceView extends EventEmitter<GatewayEvents> implements GatewayVi
     return { ...info, sources: info.sources.filter((s) => s.id === this.#sourceId) };
   }
 
-  // The view is asked for this source only (a gateway answers with just its entities, not all of them);
-  // a view that ignores the argument is still filtered here.
   entities(): readonly EntityInfo[] {
-    return this.#view.entities(this.#sourceId).filter((e) => e.sourceId === this.#sourceId);
+    return this.#view.entities(this.#sourceId);
   }
 
   states(): readonly EntityState[] {
-    return this.#view
-      .states(this.#sourceId)
-      .filter((s) => this.#view.entity(s.entityId)?.sourceId === this.#sourceId);
+    return this.#view.states(this.#sourceId);
   }
 
   entity(id: string): EntityInfo | undefined {
