@@ -6,107 +6,14 @@
  * old-to-new pointer as well: at 5,000 meters that was most of what each collection copied (issue 8, the
  * 5,000-meter p99). Both kinds of text are fixed by a few numbers, which V8 writes into the record in
  * place; the strings are built again only when a kept state is asked for (a new client's snapshot).
- * Texts of another form are kept as they are (the callers' fallback).
+ * Texts of another form are kept as they are (the callers' fallback). The digits' shape is here; ISO
+ * times are coded beside the parser that writes them (timeCode and timeText in dsmr/timestamp.ts).
  */
 
-import { daysInMonth } from "../dsmr/index.ts";
-
-const TWO_DIGITS = Array.from({ length: 100 }, (_, n) => (n < 10 ? `0${n}` : String(n)));
 const ZERO = 0x30;
 const NINE = 0x39;
 const MINUS = 0x2d;
 const POINT = 0x2e;
-
-/*
- * ---- Times: "YYYY-MM-DDThh:mm:ss+hh:mm" (what the parser writes) as one number ----
- * The wall-clock seconds (as if UTC) times OFFSETS, plus the offset in minutes shifted to be positive:
- * exact in a double for years 0-9999 (below 2^53).
- */
-const OFFSETS = 4096;
-const OFFSET_BIAS = 2048;
-const ISO_LENGTH = 25;
-/** The separators of the ISO form, by position. */
-const ISO_SEPARATORS: readonly [number, number][] = [
-  [4, MINUS],
-  [7, MINUS],
-  [10, 0x54], // 'T'
-  [13, 0x3a], // ':'
-  [16, 0x3a],
-  [22, 0x3a],
-];
-
-function digitsAt(text: string, at: number, count: number): number {
-  let n = 0;
-  for (let i = at; i < at + count; i++) {
-    const c = text.charCodeAt(i);
-    if (c < ZERO || c > NINE) return -1;
-    n = n * 10 + c - ZERO;
-  }
-  return n;
-}
-
-/** The number for an ISO time of the parser's form, or NaN for any other text (kept as text then). */
-export function timeCode(iso: string): number {
-  if (iso.length !== ISO_LENGTH) return Number.NaN;
-  for (const [at, c] of ISO_SEPARATORS) if (iso.charCodeAt(at) !== c) return Number.NaN;
-  const sign = iso.charCodeAt(19);
-  if (sign !== 0x2b && sign !== MINUS) return Number.NaN; // '+', '-'
-  const year = digitsAt(iso, 0, 4);
-  const month = digitsAt(iso, 5, 2);
-  const day = digitsAt(iso, 8, 2);
-  const hour = digitsAt(iso, 11, 2);
-  const minute = digitsAt(iso, 14, 2);
-  const second = digitsAt(iso, 17, 2);
-  const offsetH = digitsAt(iso, 20, 2);
-  const offsetM = digitsAt(iso, 23, 2);
-  if (year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0)
-    return Number.NaN;
-  if (minute > 59 || second < 0 || second > 59 || offsetH < 0 || offsetH > 23 || offsetM < 0 || offsetM > 59)
-    return Number.NaN;
-  if (day > daysInMonth(year, month)) return Number.NaN;
-  const wallS = daysFromCivil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
-  const offset = (sign === MINUS ? -1 : 1) * (offsetH * 60 + offsetM);
-  return wallS * OFFSETS + offset + OFFSET_BIAS;
-}
-
-/**
- * Days from 1970-01-01 to a date of the proleptic Gregorian calendar (H. Hinnant's days_from_civil):
- * integer arithmetic, where Date.UTC and a Date to check it cost a call and an object per telegram.
- */
-function daysFromCivil(year: number, month: number, day: number): number {
-  const y = month <= 2 ? year - 1 : year;
-  const era = Math.floor(y / 400);
-  const yearOfEra = y - era * 400;
-  const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
-  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
-  return era * 146_097 + dayOfEra - 719_468;
-}
-
-/** The last time built, and its code: a meter's entities share their telegram's time. */
-let lastCode = Number.NaN;
-let lastText = "";
-
-/** The ISO time a timeCode stands for, written as the parser writes it. */
-export function timeText(code: number): string {
-  if (code !== lastCode) {
-    lastText = buildTimeText(code);
-    lastCode = code;
-  }
-  return lastText;
-}
-
-function buildTimeText(code: number): string {
-  const biased = ((code % OFFSETS) + OFFSETS) % OFFSETS;
-  const offset = biased - OFFSET_BIAS;
-  const wall = new Date(((code - biased) / OFFSETS) * 1000);
-  const year = String(wall.getUTCFullYear()).padStart(4, "0");
-  const abs = Math.abs(offset);
-  return (
-    `${year}-${TWO_DIGITS[wall.getUTCMonth() + 1]}-${TWO_DIGITS[wall.getUTCDate()]}T` +
-    `${TWO_DIGITS[wall.getUTCHours()]}:${TWO_DIGITS[wall.getUTCMinutes()]}:${TWO_DIGITS[wall.getUTCSeconds()]}` +
-    `${offset < 0 ? "-" : "+"}${TWO_DIGITS[Math.floor(abs / 60)]}:${TWO_DIGITS[abs % 60]}`
-  );
-}
 
 /*
  * ---- Digits: a number as the meter wrote it ("00230.1", "-0001.500") as its shape ----

@@ -1,4 +1,4 @@
-import type { CosemObject, ObjectDef, Telegram } from "../dsmr/index.ts";
+import { type CosemObject, type ObjectDef, type Telegram, timeCode, timeText } from "../dsmr/index.ts";
 import {
   belongsTo,
   describeEntity,
@@ -13,7 +13,7 @@ import {
   telegramTime,
 } from "../meters/index.ts";
 import { ownString } from "../shared/index.ts";
-import { digitsShape, digitsText, NO_DIGITS, OTHER_DIGITS, timeCode, timeText } from "./compact.ts";
+import { digitsShape, digitsText, NO_DIGITS, OTHER_DIGITS } from "./compact.ts";
 import type { EntityInfo, EntityState, MeterRef } from "./types.ts";
 
 /** What a throttled measurement publishes for its period. */

@@ -1,14 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { formatTimestamp, parseTimestamp } from "../../src/dsmr/timestamp.ts";
-import {
-  digitsShape,
-  digitsText,
-  NO_DIGITS,
-  OTHER_DIGITS,
-  timeCode,
-  timeText,
-} from "../../src/gateway/compact.ts";
+import { formatTimestamp, parseTimestamp, timeCode, timeText } from "../../src/dsmr/timestamp.ts";
+import { digitsShape, digitsText, NO_DIGITS, OTHER_DIGITS } from "../../src/gateway/compact.ts";
 
 describe("timeCode / timeText: an ISO time kept as a number", () => {
   it("gives back every time the parser writes, exactly (property)", () => {
