@@ -8,6 +8,7 @@ import {
 } from "../dsmr/index.ts";
 import { P1Error } from "../shared/index.ts";
 import {
+  type CipherKeys,
   type CounterStatus,
   decryptFrame,
   FrameCounterTracker,
@@ -55,7 +56,8 @@ export type Decoded =
  */
 export class TelegramDecoder {
   readonly #framer: TelegramFramer;
-  readonly #options: DecoderOptions;
+  /** The keys decryptFrame takes, made once (undefined: no decryption key configured). */
+  readonly #keys: CipherKeys | undefined;
   readonly #counters = new FrameCounterTracker();
   /** This stream's parse hints: one meter's telegrams repeat each other, another meter's do not. */
   readonly #memory = new ParseMemory();
@@ -64,7 +66,9 @@ export class TelegramDecoder {
   #titleHex = "";
 
   constructor(options: DecoderOptions = {}) {
-    this.#options = options;
+    const key = options.decryptionKey;
+    const authenticationKey = options.authenticationKey;
+    this.#keys = key ? (authenticationKey ? { key, authenticationKey } : { key }) : undefined;
     this.#framer = new TelegramFramer({
       maxTelegramBytes: options.maxTelegramBytes ?? DEFAULT_MAX_TELEGRAM_BYTES,
     });
@@ -113,17 +117,14 @@ export class TelegramDecoder {
     }
     const frame = parseEncryptedFrame(raw);
     if (!frame.ok) return { ok: false, error: frame.error, raw };
-    const key = this.#options.decryptionKey;
-    if (!key) {
+    const keys = this.#keys;
+    if (!keys) {
       return {
         ok: false,
         error: new P1Error("DECRYPT_FAILED", "encrypted frame received but no decryption key is configured"),
         raw,
       };
     }
-    const keys = this.#options.authenticationKey
-      ? { key, authenticationKey: this.#options.authenticationKey }
-      : { key };
     const plain = decryptFrame(frame.frame, keys, nativeGcm());
     if (!plain.ok) return { ok: false, error: plain.error, raw };
     const parsed = parseTelegram(plain.plaintext, this.#memory);
