@@ -598,26 +598,26 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
     }
   }
   // The bare lines that did not change now are read again where they stand (their bytes are the
-  // same, so they read as they did), to be kept.
-  const { restored, restoredAt } = memory;
+  // same, so they read as they did); kept once they have repeated REPEATS_TO_KEEP times (dropReadAnew).
+  const { restored, restoredAt, restoredRepeats } = memory;
   let r = 0;
   for (let i = 0, k = 0; i < last.droppedCount; i++) {
     const d = last.dropped[i] as number;
     const bare = last.lines[d] as RawLine;
     while (k < u && (updatedAt[k] as number) < d) k++;
     if (k < u && updatedAt[k] === d) continue;
+    const repeats = (last.droppedRepeats[i] as number) + 1;
     let read: RawLine | P1Error = bare; // a line that only lost its object (see dropReadAnew)
     if (isBare(bare)) {
       const start = last.starts[d] as number;
-      const kept = (last.droppedRepeats[i] as number) + 1 >= REPEATS_TO_KEEP;
-      read = readLine(text, buf, start, bare, start + bare.open, kept);
+      read = readLine(text, buf, start, bare, start + bare.open, repeats >= REPEATS_TO_KEEP);
       if (read instanceof P1Error || readAfter !== last.ends[d]) {
         forget(updated, u);
         return forget(restored, r);
       }
     }
     restored[r] = read;
-    memory.restoredRepeats[r] = (last.droppedRepeats[i] as number) + 1;
+    restoredRepeats[r] = repeats;
     restoredAt[r++] = d;
   }
   for (let i = 0; i < u; i++) {
