@@ -95,7 +95,7 @@ export function decryptFrame(
 // Buffer per frame is a small on-heap array that node's C++ side must first move off the heap (~0.5 µs
 // a frame measured, of ~8).
 const SCRATCH_IV = Buffer.alloc(12);
-const DECIPHER_OPTIONS = { authTagLength: GCM_TAG_BYTES };
+const GCM_OPTIONS = { authTagLength: GCM_TAG_BYTES };
 
 function decryptWithNodeCrypto(
   frame: EncryptedFrame,
@@ -106,7 +106,7 @@ function decryptWithNodeCrypto(
       "aes-128-gcm",
       keys.key,
       ivInto(SCRATCH_IV, frame.systemTitle, frame.frameCounter),
-      DECIPHER_OPTIONS,
+      GCM_OPTIONS,
     );
     decipher.setAAD(aad(keys));
     decipher.setAuthTag(frame.tag);
@@ -141,9 +141,7 @@ export function encryptFrame(
     "aes-128-gcm",
     keys.key,
     ivInto(Buffer.alloc(12), systemTitle, frameCounter),
-    {
-      authTagLength: GCM_TAG_BYTES,
-    },
+    GCM_OPTIONS,
   );
   cipher.setAAD(aad(keys));
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
