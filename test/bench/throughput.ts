@@ -71,6 +71,27 @@ const STREAMS = 3_000;
 const ROUNDS = 20;
 const SETTLE_ROUNDS = 6;
 
+/** STREAMS simulated DSMR 5.0 meters, ROUNDS telegrams each (seeds from `seed`). */
+function meterStreams(seed: number): Buffer[][] {
+  return Array.from({ length: STREAMS }, (_, i) => {
+    const sim = new Simulator({ version: "5.0", seed: seed + i });
+    return Array.from({ length: ROUNDS }, () => sim.next().telegram.plaintext);
+  });
+}
+
+/** Bytes in use in the old generation (with `largeObjects`, its large-object space too). */
+function oldGenerationBytes(largeObjects: boolean): number {
+  return getHeapSpaceStatistics()
+    .filter((s) => s.space_name === "old_space" || (largeObjects && s.space_name === "large_object_space"))
+    .reduce((n, s) => n + s.space_used_size, 0);
+}
+
+/** The median of per-telegram figures, rounded, and how many rounds it is of. */
+function medianOf(perTelegram: number[]): { bytes: number; rounds: number } {
+  const sorted = [...perTelegram].sort((a, b) => a - b);
+  return { bytes: Math.round(sorted[sorted.length >> 1] ?? Number.NaN), rounds: sorted.length };
+}
+
 /**
  * What parsing leaves to the old generation: STREAMS meters, one telegram each per round, each stream
  * with its own memory, so a telegram's objects live until that meter's next one, after all the others'
@@ -79,10 +100,7 @@ const SETTLE_ROUNDS = 6;
  * flags. Also catches V8 allocating per-telegram objects straight in the old generation (pretenuring).
  */
 async function oldGenerationPerTelegram(): Promise<{ bytes: number; rounds: number }> {
-  const streams = Array.from({ length: STREAMS }, (_, i) => {
-    const sim = new Simulator({ version: "5.0", seed: 1_000 + i });
-    return Array.from({ length: ROUNDS }, () => sim.next().telegram.plaintext);
-  });
+  const streams = meterStreams(1_000);
   const memories = streams.map(() => new ParseMemory());
   let fullGcs = 0;
   const observer = new PerformanceObserver((list) => {
@@ -91,8 +109,7 @@ async function oldGenerationPerTelegram(): Promise<{ bytes: number; rounds: numb
         fullGcs++;
   });
   observer.observe({ entryTypes: ["gc"] });
-  const oldSpace = () =>
-    getHeapSpaceStatistics().find((s) => s.space_name === "old_space")?.space_used_size ?? 0;
+  const oldSpace = () => oldGenerationBytes(false);
   const perTelegram: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const gcs = fullGcs;
@@ -104,11 +121,7 @@ async function oldGenerationPerTelegram(): Promise<{ bytes: number; rounds: numb
     if (r >= SETTLE_ROUNDS && fullGcs === gcs) perTelegram.push((oldSpace() - before) / STREAMS);
   }
   observer.disconnect();
-  perTelegram.sort((a, b) => a - b);
-  return {
-    bytes: Math.round(perTelegram[perTelegram.length >> 1] ?? Number.NaN),
-    rounds: perTelegram.length,
-  };
+  return medianOf(perTelegram);
 }
 
 /** V8's gc(), for the bench only: `gc({ type: "minor" })` runs one young-generation collection. */
@@ -127,16 +140,10 @@ function exposedGc(): (options: { type: "minor" | "major" }) => void {
  */
 function aliveAtNextTelegram(): { bytes: number; rounds: number } {
   const gc = exposedGc();
-  const streams = Array.from({ length: STREAMS }, (_, i) => {
-    const sim = new Simulator({ version: "5.0", seed: 2_000 + i });
-    return Array.from({ length: ROUNDS }, () => sim.next().telegram.plaintext);
-  });
+  const streams = meterStreams(2_000);
   const decoders = streams.map(() => new TelegramDecoder());
   const store = new EntityStore();
-  const promoted = () =>
-    getHeapSpaceStatistics()
-      .filter((s) => s.space_name === "old_space" || s.space_name === "large_object_space")
-      .reduce((n, s) => n + s.space_used_size, 0);
+  const promoted = () => oldGenerationBytes(true);
   const collect = () => {
     gc({ type: "minor" });
     gc({ type: "minor" });
@@ -154,11 +161,7 @@ function aliveAtNextTelegram(): { bytes: number; rounds: number } {
     collect();
     if (r >= SETTLE_ROUNDS) perTelegram.push((promoted() - before) / STREAMS);
   }
-  perTelegram.sort((a, b) => a - b);
-  return {
-    bytes: Math.round(perTelegram[perTelegram.length >> 1] ?? Number.NaN),
-    rounds: perTelegram.length,
-  };
+  return medianOf(perTelegram);
 }
 
 /** Parse only. */
