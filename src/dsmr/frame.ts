@@ -217,26 +217,36 @@ export class TelegramFramer {
       this.#append(buf, i, i + take);
       i += take;
       if (this.#size < 2) return i;
-      const parts = this.#allParts();
-      const header = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, this.#size);
-      this.#parts.length = 0;
-      this.#parts.push(header);
-      if (header[1] !== SYSTEM_TITLE_LENGTH) {
+      // The header so far, read where it lies: a header inside one chunk stays the pending slice (the
+      // body widens it, so a frame inside one chunk is never copied); one across chunks is joined.
+      let header: Buffer;
+      let at = 0;
+      if (this.#parts.length === 0 && this.#lastChunk !== undefined) {
+        header = this.#lastChunk;
+        at = this.#lastStart;
+      } else {
+        const parts = this.#allParts();
+        header = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, this.#size);
+        this.#parts.length = 0;
+        this.#parts.push(header);
+      }
+      if (header[at + 1] !== SYSTEM_TITLE_LENGTH) {
         // A lone 0xDB in noise is not a frame start: skip that byte and rescan what followed it
         // (at most 12 bytes) before continuing with the rest of this chunk.
         if (!this.#tentative) this.#skipped += 1;
+        const rest = header.subarray(at + 1, at + this.#size);
         this.#begin("idle");
-        out.push(...this.push(header.subarray(1)));
+        out.push(...this.push(rest));
         return i;
       }
       if (this.#size < ENCRYPTED_HEADER_BYTES) return i;
-      const total = ENCRYPTED_LENGTH_OFFSET + header.readUInt16BE(11);
+      const total = ENCRYPTED_LENGTH_OFFSET + header.readUInt16BE(at + 11);
       let problem: P1Error | undefined;
-      if (header[10] !== LENGTH_TWO_BYTES || header[13] !== SECURITY_AUTH_ENC) {
+      if (header[at + 10] !== LENGTH_TWO_BYTES || header[at + 13] !== SECURITY_AUTH_ENC) {
         problem = new P1Error(
           "FRAME_INVALID",
-          `encrypted frame header: expected 0x82 and security byte 0x30, got ${hexByte(header[10])} and ${hexByte(header[13])}`,
-          { bytes: header.length },
+          `encrypted frame header: expected 0x82 and security byte 0x30, got ${hexByte(header[at + 10])} and ${hexByte(header[at + 13])}`,
+          { bytes: ENCRYPTED_HEADER_BYTES },
         );
       } else if (total > this.#maxBytes) {
         problem = new P1Error(
@@ -252,8 +262,9 @@ export class TelegramFramer {
           out.push({ ok: false, error: problem });
           this.#skipped += 1;
         }
+        const rest = header.subarray(at + 1, at + this.#size);
         this.#begin("idle");
-        out.push(...this.push(header.subarray(1)));
+        out.push(...this.push(rest));
         return i;
       }
       this.#encryptedTotal = total;

@@ -104,6 +104,23 @@ describe("TelegramFramer", () => {
     expect(events.every((e) => e.ok && e.frame.bytes.equals(frame))).toBe(true);
   });
 
+  it("yields a frame inside one chunk as a view of that chunk (no copy), one across chunks joined", () => {
+    const body = Buffer.concat([Buffer.of(0x30), Buffer.alloc(40, 0x11)]);
+    const frame = Buffer.concat([
+      Buffer.from([0xdb, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0x82, 0x00, body.length]),
+      body,
+    ]);
+    const chunk = Buffer.concat([Buffer.from("noise"), frame, frame.subarray(0, 20)]);
+    const f = new TelegramFramer();
+    const [whole] = f.push(chunk);
+    const [joined] = f.push(frame.subarray(20));
+    expect(whole?.ok && whole.frame.bytes.equals(frame)).toBe(true);
+    // A view shares the chunk's memory: a copy would have its own.
+    expect(whole?.ok && whole.frame.bytes.buffer === chunk.buffer).toBe(true);
+    expect(whole?.ok && whole.frame.bytes.byteOffset).toBe(chunk.byteOffset + 5);
+    expect(joined?.ok && joined.frame.bytes.equals(frame)).toBe(true);
+  });
+
   it("a false frame start followed by a real frame loses only the false one", () => {
     const body = Buffer.concat([Buffer.of(0x30), Buffer.alloc(30, 0x55)]);
     const frame = Buffer.concat([
