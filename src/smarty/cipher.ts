@@ -33,6 +33,27 @@ function aad(keys: CipherKeys): Buffer {
   return out;
 }
 
+/*
+ * The native path's plaintexts are cut from slabs of SLAB_BYTES: an ArrayBuffer of its own per frame
+ * costs twice a view, and Buffer's 8 KB pool makes a new one (~4 µs) every seven ~1 KB frames. A
+ * plaintext keeps its slab alive as long as it is kept; nothing here keeps one beyond its telegram (the
+ * parser and the recent-telegrams ring copy bytes), so at most the slab being filled stays.
+ */
+const SLAB_BYTES = 64 * 1024;
+let slab = Buffer.allocUnsafeSlow(0);
+let slabUsed = 0;
+
+function plaintextBuffer(length: number): Buffer {
+  if (length > SLAB_BYTES >>> 3) return Buffer.allocUnsafe(length);
+  if (slabUsed + length > slab.length) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + length);
+  slabUsed += (length + 7) & ~7; // 8-byte aligned, as Buffer's pool does
+  return out;
+}
+
 // One native context per key buffer: the addon keeps the key schedule and compares the key bytes on
 // every call, so a buffer later refilled with another key is re-keyed, never decrypted with the old one.
 const CONTEXTS = new WeakMap<Uint8Array, NativeGcmContext>();
@@ -60,9 +81,7 @@ export function decryptFrame(
     return decryptWithNodeCrypto(frame, keys);
   }
   let context = CONTEXTS.get(keys.key);
-  // From Buffer's shared pool (a frame is ~1 KB): half the cost of an ArrayBuffer of its own. Nothing
-  // here keeps a plaintext beyond the telegram (the parser and the recent-telegrams ring copy bytes).
-  const plaintext = Buffer.allocUnsafe(frame.ciphertext.length);
+  const plaintext = plaintextBuffer(frame.ciphertext.length);
   let verified: boolean;
   try {
     if (context === undefined) {

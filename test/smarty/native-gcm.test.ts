@@ -120,6 +120,24 @@ describe.skipIf(!load.ok)(
       );
     });
 
+    it("each plaintext keeps its bytes while later frames are decrypted, failed ones among them", () => {
+      // Plaintexts are cut from shared slabs: 300 frames of ~1 KB fill several, a failure wipes its own.
+      const sim = new Simulator({ version: "smarty", seed: 21, key: KEY });
+      const frames = Array.from({ length: 300 }, () => parsed(sim.next().telegram.frame as Buffer));
+      const kept: Buffer[] = [];
+      for (const [i, frame] of frames.entries()) {
+        const r = decryptFrame(frame, { key: KEY }, native);
+        if (!r.ok) throw r.error;
+        kept.push(r.plaintext);
+        if (i % 7 === 0)
+          expect(decryptFrame({ ...frame, tag: Buffer.alloc(12) }, { key: KEY }, native).ok).toBe(false);
+      }
+      for (const [i, frame] of frames.entries()) {
+        const expected = decryptFrame(frame, { key: KEY });
+        expect(expected.ok && expected.plaintext.equals(kept[i] as Buffer)).toBe(true);
+      }
+    });
+
     it("keeps no state between frames: good, bad, good; and a bad first frame", () => {
       const key = Buffer.from("f0e1d2c3b4a5968778695a4b3c2d1e0f", "hex"); // a fresh context
       const plaintext = Buffer.from("/ISK5\\2M550T-1012\r\n\r\n1-3:0.2.8(50)\r\n!ABCD\r\n");
