@@ -808,12 +808,14 @@ function readLine(
   let after: number; // first non-space after the last group
   let newline: number; // the first line end between the last group and `after`, else -1
   for (;;) {
-    // One pass to the closing ')', noting what the value must not hold or needs joined.
+    // One pass to the closing ')', noting what the value must not hold or needs joined. The scans read
+    // the bytes, which hold the text's characters at the same positions: a typed array's element is
+    // read in about half the time of a string's character code.
     let close = p + 1;
     let wrapped = false;
     let nested = false;
     for (; close < n; close++) {
-      const ch = text.charCodeAt(close);
+      const ch = buf[close] as number;
       if (ch === 0x29) break; // ')'
       if (ch === 0x28) nested = true;
       else if (ch === 0x0a || ch === 0x0d) wrapped = true;
@@ -836,12 +838,12 @@ function readLine(
     newline = -1;
     after = p;
     for (; after < n; after++) {
-      const c = text.charCodeAt(after);
+      const c = buf[after] as number;
       if (c === 0x0a) {
         if (newline === -1) newline = after;
       } else if (c !== 0x0d && c !== 0x20 && c !== 0x09 && c !== 0x00) break;
     }
-    if (text.charCodeAt(after) !== 0x28) break; // another '(' group follows
+    if (buf[after] !== 0x28) break; // another '(' group follows (buf[n] is the '!')
     p = after;
   }
   // Text after the value on its line; else the line ends at the first line end after the value.
