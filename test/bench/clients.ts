@@ -11,6 +11,9 @@ import {
   type StreamStatesRequestMsg,
 } from "../helpers/grpc-client.ts";
 
+/** Where a client in a worker thread keeps its arrivals, in a Float64Array shared with the parent. */
+export const ARRIVAL = { lastAtWallMs: 0, received: 1, length: 2 } as const;
+
 /** One state as a client received it: which entity, when (performance.now()). */
 export type OnState = (entity: string, atMs: number) => void;
 

@@ -19,6 +19,7 @@ import { Worker } from "node:worker_threads";
 import { openVirtualPort } from "../../simulator/index.ts";
 import { Simulator } from "../../simulator/simulator.ts";
 import type { ClientWorkerData, ClientWorkerMessage } from "./client-worker.ts";
+import { ARRIVAL } from "./clients.ts";
 import { startGateway, until } from "./gateway-process.ts";
 import { below, type Figure, info, percentile, round } from "./report.ts";
 
@@ -35,30 +36,31 @@ const SETTLE_MS = 25; // after a telegram's first state: the rest of its burst a
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** When a client last received a state (bench clock, ms), and how many it received. */
-class Recorder {
-  lastAt = 0;
-  received = 0;
-  readonly track = (_entity: string, atMs: number) => {
-    this.received++;
-    this.lastAt = Math.max(this.lastAt, atMs);
-  };
-}
-
-/** A bench client in its own worker thread (client-worker.ts); states arrive as wall-clock times. */
+/** A bench client in its own worker thread (client-worker.ts), its arrivals in shared memory. */
 class ClientThread {
   readonly #worker: Worker;
+  readonly #arrivals = new Float64Array(new SharedArrayBuffer(ARRIVAL.length * 8));
   initialized = false;
 
-  constructor(data: ClientWorkerData, onState: (entity: string, atMs: number) => void) {
+  constructor(kind: ClientWorkerData["kind"], port: number) {
+    const data: ClientWorkerData = { kind, port, arrivals: this.#arrivals.buffer as SharedArrayBuffer };
     this.#worker = new Worker(new URL("./client-worker.mjs", import.meta.url), { workerData: data });
     this.#worker.on("message", (m: ClientWorkerMessage) => {
       if (m.type === "initialized") this.initialized = true;
-      else onState(m.entity, m.atWallMs - performance.timeOrigin);
     });
     this.#worker.on("error", (e) => {
       throw e;
     });
+  }
+
+  /** When the client last received a state (bench clock, ms). */
+  get lastAt(): number {
+    return (this.#arrivals[ARRIVAL.lastAtWallMs] as number) - performance.timeOrigin;
+  }
+
+  /** How many states it received. */
+  get received(): number {
+    return this.#arrivals[ARRIVAL.received] as number;
   }
 
   close(): void {
@@ -70,42 +72,37 @@ export async function benchLatency(): Promise<Figure[]> {
   const port = await openVirtualPort(join(tmpdir(), `p1-bench-pty-${process.pid}`));
   const gateway = await startGateway([{ id: "meter", serialPort: port.path }]);
   const sim = new Simulator({ version: "5.0", seed: 3 });
-  const grpcSeen = new Recorder();
-  const nativeSeen = new Recorder();
-  const grpc = new ClientThread({ kind: "grpc", port: gateway.grpcPort }, grpcSeen.track);
+  const grpc = new ClientThread("grpc", gateway.grpcPort);
   let native: ClientThread | undefined;
   try {
     // The gateway opens the port some time after it announced its ports: write until states arrive.
     const deadline = performance.now() + 20_000;
-    while (grpcSeen.received === 0) {
+    while (grpc.received === 0) {
       if (performance.now() > deadline) throw new Error("no gRPC state from the gateway");
       await port.write(sim.next().telegram.plaintext);
       await pause(100);
     }
     // The ESPHome client lists entities on connect: connect once the gateway knows them.
-    native = new ClientThread({ kind: "esphome", port: gateway.apiPort }, nativeSeen.track);
-    await until(() => native?.initialized === true, "ESPHome client initialised");
+    const esphome = new ClientThread("esphome", gateway.apiPort);
+    native = esphome;
+    await until(() => esphome.initialized, "ESPHome client initialised");
     // Warm up (JIT, connections).
     for (let i = 0; i < WARM_UP_TELEGRAMS; i++) {
       await port.write(sim.next().telegram.plaintext);
       await pause(WARM_UP_INTERVAL_MS);
     }
     await pause(100);
-    if (nativeSeen.received === 0) throw new Error("the ESPHome client received no states");
+    if (esphome.received === 0) throw new Error("the ESPHome client received no states");
     const grpcMs: number[] = [];
     const nativeMs: number[] = [];
     for (let i = 0; i < SAMPLES; i++) {
       const bytes = sim.next().telegram.plaintext;
       const t0 = performance.now(); // the write below hands every byte to the pty in one call
       await port.write(bytes);
-      await until(
-        () => grpcSeen.lastAt > t0 && nativeSeen.lastAt > t0,
-        `telegram ${i} at both clients`,
-        5_000,
-      );
+      await until(() => grpc.lastAt > t0 && esphome.lastAt > t0, `telegram ${i} at both clients`, 5_000);
       await pause(SETTLE_MS);
-      grpcMs.push(grpcSeen.lastAt - t0);
-      nativeMs.push(nativeSeen.lastAt - t0);
+      grpcMs.push(grpc.lastAt - t0);
+      nativeMs.push(esphome.lastAt - t0);
     }
     const detail = (ms: number[]) =>
       `p50 ${round(percentile(ms, 50))} ms, max ${round(Math.max(...ms))} ms, ${ms.length} telegrams`;
