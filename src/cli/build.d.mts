@@ -5,3 +5,6 @@ export const ENTRY: string;
 
 /** Builds into `outdir` (default dist/); resolves to the manifest's path. */
 export function build(outdir?: string): Promise<string>;
+
+/** Bundles `entry` (relative to the root) into `outfile`, inside the project, as the build bundles the CLI. */
+export function bundle(entry: string, outfile: string): Promise<void>;

@@ -38,6 +38,31 @@ function sourceUrlPlugin(outdir) {
   };
 }
 
+/** esbuild's options for a bundle of `entry` (relative to the root) and what it imports from our sources. */
+function bundleOptions(entry, outfile) {
+  return {
+    absWorkingDir: ROOT,
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    packages: "external",
+    logLevel: "warning",
+    plugins: [sourceUrlPlugin(dirname(outfile))],
+  };
+}
+
+/**
+ * Bundles `entry` into `outfile` as the build bundles the CLI (the throughput benches measure the
+ * protocol engine in this form, the one the gateway runs). `outfile` must lie inside the project, so
+ * that the bundle finds the dependencies in node_modules.
+ */
+export async function bundle(entry, outfile) {
+  await esbuild.build(bundleOptions(entry, outfile));
+}
+
 /** Builds into `outdir` (default dist/); returns the manifest's path. */
 export async function build(outdir = join(ROOT, "dist")) {
   const manifestPath = join(outdir, "manifest.json");
@@ -45,20 +70,11 @@ export async function build(outdir = join(ROOT, "dist")) {
   rmSync(manifestPath, { force: true });
   mkdirSync(outdir, { recursive: true });
   const result = await esbuild.build({
-    absWorkingDir: ROOT,
-    entryPoints: [ENTRY],
-    outfile: join(outdir, "main.js"),
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    packages: "external",
+    ...bundleOptions(ENTRY, join(outdir, "main.js")),
     // Stack traces point at src/ (bin.mjs turns source maps on); the sources themselves are beside it.
     sourcemap: "linked",
     sourcesContent: false,
     metafile: true,
-    logLevel: "warning",
-    plugins: [sourceUrlPlugin(outdir)],
   });
   const inputs = Object.keys(result.metafile.inputs).map((p) => relative(ROOT, resolve(ROOT, p)));
   const manifest = describeInputs(ROOT, [...inputs, ...EXTRA_INPUTS]);

@@ -5,17 +5,35 @@
  * parser reuses the lines a telegram repeats verbatim from the one before; like a real meter at 1 Hz the
  * simulator changes about 8 of the 36 DSMR 5.0 lines per telegram (timestamp, power, voltages), so the
  * figures hold for that mix. One TelegramDecoder per stream round: a fresh one measured the same as one
- * reused across rounds (the decoder has no warm-up to speak of).
+ * reused across rounds (the decoder has no warm-up to speak of). The code measured is the one the
+ * gateway runs: bundled by esbuild as the build bundles it (see engine.ts), not the sources through tsx.
  */
 
 import { constants, PerformanceObserver } from "node:perf_hooks";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Simulator } from "../../simulator/simulator.ts";
-import { ParseMemory, parseTelegram } from "../../src/dsmr/index.ts";
-import { EntityStore, EVERY_TELEGRAM, TelegramDecoder } from "../../src/gateway/index.ts";
-import { gcmImplementation } from "../../src/gateway/native-gcm.ts";
+import { bundle } from "../../src/cli/build.mjs";
 import { atLeast, type Figure, info } from "./report.ts";
+
+/** The protocol engine as measured: test/bench/engine.ts's exports. */
+type Engine = typeof import("./engine.ts");
+type TelegramDecoder = InstanceType<Engine["TelegramDecoder"]>;
+
+/** Where the engine's bundle is written: inside the project, so it finds node_modules. */
+const ENGINE_BUNDLE = fileURLToPath(
+  new URL("../../node_modules/.cache/p1-gateway-bench/engine.mjs", import.meta.url),
+);
+let engineLoad: Promise<Engine> | undefined;
+
+/** test/bench/engine.ts bundled as the gateway is (see there), built once per bench run. */
+function engine(): Promise<Engine> {
+  engineLoad ??= bundle("test/bench/engine.ts", ENGINE_BUNDLE).then(
+    () => import(pathToFileURL(ENGINE_BUNDLE).href) as Promise<Engine>,
+  );
+  return engineLoad;
+}
 
 const DISTINCT = 1000;
 const KEY = Buffer.from("000102030405060708090A0B0C0D0E0F", "hex");
@@ -99,7 +117,10 @@ function medianOf(perTelegram: number[]): { bytes: number; rounds: number } {
  * old space's growth per telegram over a round, median of the rounds without a full GC, default GC
  * flags. Also catches V8 allocating per-telegram objects straight in the old generation (pretenuring).
  */
-async function oldGenerationPerTelegram(): Promise<{ bytes: number; rounds: number }> {
+async function oldGenerationPerTelegram({ ParseMemory, parseTelegram }: Engine): Promise<{
+  bytes: number;
+  rounds: number;
+}> {
   const streams = meterStreams(1_000);
   const memories = streams.map(() => new ParseMemory());
   let fullGcs = 0;
@@ -138,7 +159,10 @@ function exposedGc(): (options: { type: "minor" | "major" }) => void {
  * between copies (5,000 meters: ~1,500 telegrams between two), so this sets the scavenges' pauses. The
  * old generation's growth per telegram over a round, median of the rounds after SETTLE_ROUNDS.
  */
-function aliveAtNextTelegram(): { bytes: number; rounds: number } {
+function aliveAtNextTelegram({ EntityStore, EVERY_TELEGRAM, TelegramDecoder }: Engine): {
+  bytes: number;
+  rounds: number;
+} {
   const gc = exposedGc();
   const streams = meterStreams(2_000);
   const decoders = streams.map(() => new TelegramDecoder());
@@ -166,6 +190,8 @@ function aliveAtNextTelegram(): { bytes: number; rounds: number } {
 
 /** Parse only. */
 export async function benchParse(): Promise<Figure[]> {
+  const measured = await engine();
+  const { parseTelegram, TelegramDecoder } = measured;
   const dsmr = telegrams({ version: "5.0", seed: 5 }); // 3 phases, gas on M-Bus channel 1, CRC
   const bytes = dsmr.reduce((n, t) => n + t.length, 0) / dsmr.length;
   const parse = rate(dsmr.length, () => {
@@ -177,8 +203,8 @@ export async function benchParse(): Promise<Figure[]> {
   });
   const detail = (r: { perCpuS: number; perWallS: number }) =>
     `${((r.perCpuS * bytes) / 1e6).toFixed(0)} MB/s; ${r.perWallS}/s by wall clock`;
-  const old = await oldGenerationPerTelegram();
-  const alive = aliveAtNextTelegram();
+  const old = await oldGenerationPerTelegram(measured);
+  const alive = aliveAtNextTelegram(measured);
   return [
     atLeast("parse", "parse, DSMR 5.0 + gas, CRC on", parse.perCpuS, "telegrams/s", 200_000, detail(parse)),
     atLeast(
@@ -207,7 +233,8 @@ export async function benchParse(): Promise<Figure[]> {
 }
 
 /** Decrypt + parse. */
-export function benchSmarty(): Figure[] {
+export async function benchSmarty(): Promise<Figure[]> {
+  const { gcmImplementation, TelegramDecoder } = await engine();
   const frames = telegrams({ version: "smarty", seed: 5, key: KEY });
   const stream = Buffer.concat(frames);
   const r = rate(frames.length, () => {
