@@ -59,13 +59,15 @@ export function parseDecimal(text: string, defaultUnit: string | null = null): D
   };
 }
 
-// Powers of ten up to 10^15, all exact doubles.
-const POW10 = Array.from({ length: 16 }, (_, k) => 10 ** k);
+/** Digits that always form an exact integer in a double (below 2^53). */
+export const EXACT_DIGITS = 15;
+/** Powers of ten up to 10^EXACT_DIGITS, all exact doubles: n digits / 10^k is the correctly rounded value. */
+export const POW10: readonly number[] = Array.from({ length: EXACT_DIGITS + 1 }, (_, k) => 10 ** k);
 
 /**
  * The value of the number scanDecimal accepted last (it reads the digits once, for both; the two
- * callers use it right away). Computed without Number()'s general string-to-double path: up to 15
- * digits form an exact integer, and an exact integer divided by an exact power of ten is the correctly
+ * callers use it right away). Computed without Number()'s general string-to-double path: up to
+ * EXACT_DIGITS digits form an exact integer, and an exact integer divided by an exact power of ten is the correctly
  * rounded double, the same one Number() gives.
  */
 let scannedValue = 0;
@@ -106,7 +108,7 @@ function scanDecimal(text: string): number {
     if (i !== n) return -1;
   }
   const digits = numberEnd - digitsFrom - (fractionDigits > 0 ? 1 : 0);
-  if (digits > 15) scannedValue = Number(text.slice(0, numberEnd));
+  if (digits > EXACT_DIGITS) scannedValue = Number(text.slice(0, numberEnd));
   else {
     const value = fractionDigits > 0 ? v / (POW10[fractionDigits] as number) : v;
     scannedValue = negative ? -value : value;

@@ -10,6 +10,8 @@
  * times are coded beside the parser that writes them (timeCode and timeText in dsmr/timestamp.ts).
  */
 
+import { EXACT_DIGITS, POW10 } from "../dsmr/index.ts";
+
 const ZERO = 0x30;
 const NINE = 0x39;
 const MINUS = 0x2d;
@@ -17,12 +19,11 @@ const POINT = 0x2e;
 
 /*
  * ---- Digits: a number as the meter wrote it ("00230.1", "-0001.500") as its shape ----
- * A text of an optional '-', digits and at most one '.' with digits on both sides, holding at most 15
- * digits, is `value` padded with zeros to its length: its shape (length, decimals, sign) and the value
- * give it back exactly (a double holds 15 significant digits, and toFixed rounds to the nearest).
+ * A text of an optional '-', digits and at most one '.' with digits on both sides, holding at most
+ * EXACT_DIGITS (15) digits, is `value` padded with zeros to its length: its shape (length, decimals,
+ * sign) and the value give it back exactly (a double holds 15 significant digits, and toFixed rounds to
+ * the nearest).
  */
-const MAX_DIGITS = 15;
-const POW10 = Array.from({ length: MAX_DIGITS + 1 }, (_, k) => 10 ** k);
 
 /** No text (the value has none). */
 export const NO_DIGITS = -1;
@@ -50,7 +51,7 @@ export function digitsShape(text: string | null, value: number | string): number
     } else if (c === POINT && point === -1 && digits > 0) point = i;
     else return OTHER_DIGITS;
   }
-  if (digits === 0 || digits > MAX_DIGITS || point === n - 1) return OTHER_DIGITS;
+  if (digits === 0 || digits > EXACT_DIGITS || point === n - 1) return OTHER_DIGITS;
   const decimals = point === -1 ? 0 : n - 1 - point;
   const magnitude = int / (POW10[decimals] as number);
   if ((negative ? -magnitude : magnitude) !== value) return OTHER_DIGITS;
