@@ -12,7 +12,7 @@ import type { Source } from "../transport/index.ts";
 import { type Decoded, type DecoderOptions, TelegramDecoder } from "./decode.ts";
 import { aesGcmInUse } from "./native-gcm.ts";
 import { DEFAULT_RECENT_TELEGRAMS, RecentTelegrams } from "./recent.ts";
-import { EntityStore, EVERY_TELEGRAM, type PolicyFor } from "./store.ts";
+import { EntityStore, EVERY_TELEGRAM, type PolicyFor, type Published } from "./store.ts";
 import type {
   Counters,
   DiagnosticTelegram,
@@ -386,8 +386,13 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
         telegram: d.telegram,
         encrypted: d.encryption !== null,
       });
-      for (const s of result.states) this.emit("state", s);
+      this.#publish(result);
     }
+  }
+
+  #publish({ states, stateEntities }: Published): void {
+    for (let i = 0; i < states.length; i++)
+      this.emit("state", states[i] as EntityState, stateEntities[i] as EntityInfo);
   }
 
   #drop(rt: SourceRuntime, code: ErrorCode, message: string): void {
@@ -418,7 +423,7 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
       }
       if (rt.link !== "disconnected") this.#setLink(rt, "stale");
       rt.log.warn(`no valid telegram for ${seconds} s: values marked unavailable`);
-      for (const s of this.#store.markUnavailable(rt.config.id, this.#clock.now())) this.emit("state", s);
+      this.#publish(this.#store.markUnavailable(rt.config.id, this.#clock.now()));
     }, ms);
   }
 

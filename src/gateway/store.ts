@@ -47,10 +47,15 @@ const RESET_CONFIRMATIONS = 3;
 const MAX_METERS_PER_SOURCE = 16;
 
 /** What one telegram changed. */
-export interface Ingested {
-  readonly newEntities: readonly EntityInfo[];
-  /** States to publish, in telegram order: values that changed (or became available) only. */
+/** States to publish, each with its entity (at the same index). */
+export interface Published {
   readonly states: readonly EntityState[];
+  readonly stateEntities: readonly EntityInfo[];
+}
+
+/** States of one telegram (in telegram order: values that changed or became available only), and more. */
+export interface Ingested extends Published {
+  readonly newEntities: readonly EntityInfo[];
   /** Registers that went backwards in this telegram (held, not published). */
   readonly anomalies: readonly string[];
   /** Registers whose drop was confirmed as a reset in this telegram. */
@@ -214,6 +219,7 @@ export class EntityStore {
     const result = {
       newEntities: [] as EntityInfo[],
       states: [] as EntityState[],
+      stateEntities: [] as EntityInfo[],
       anomalies: [] as string[],
       resets: [] as string[],
       swaps: [] as { from: MeterRef; to: MeterRef }[],
@@ -231,7 +237,7 @@ export class EntityStore {
           readEntityValue(o, value);
           const entity = record.layout[slot++] as EntityRecord;
           const state = this.#update(entity, value, time, receivedAtMs, policy, result);
-          if (state) result.states.push(state);
+          if (state) publish(result, state, entity.info);
         }
         continue;
       }
@@ -247,7 +253,7 @@ export class EntityStore {
         entity.def = e.object.def;
         layout.push(entity);
         const state = this.#update(entity, e.value, time, receivedAtMs, policy, result);
-        if (state) result.states.push(state);
+        if (state) publish(result, state, entity.info);
       }
       record.layout = layout;
     }
@@ -255,12 +261,12 @@ export class EntityStore {
   }
 
   /** Marks every entity of a source unavailable (receivedTimeout); returns the states to publish. */
-  markUnavailable(sourceId: string, atMs: number): EntityState[] {
-    const out: EntityState[] = [];
+  markUnavailable(sourceId: string, atMs: number): Published {
+    const out = { states: [] as EntityState[], stateEntities: [] as EntityInfo[] };
     for (const meter of this.#meters.get(sourceId)?.values() ?? []) {
       for (const e of meter.entities.values()) {
         const s = this.#unavailable(e, atMs);
-        if (s) out.push(s);
+        if (s) publish(out, s, e.info);
       }
     }
     return out;
@@ -270,7 +276,7 @@ export class EntityStore {
     sourceId: string,
     meter: Meter,
     nowMs: number,
-    result: { swaps: { from: MeterRef; to: MeterRef }[]; states: EntityState[] },
+    result: { swaps: { from: MeterRef; to: MeterRef }[]; states: EntityState[]; stateEntities: EntityInfo[] },
   ): MeterRecord {
     let source = this.#meters.get(sourceId);
     if (!source) {
@@ -307,7 +313,7 @@ export class EntityStore {
       result.swaps.push({ from: old.ref, to: ref });
       for (const e of old.entities.values()) {
         const s = this.#unavailable(e, nowMs);
-        if (s) result.states.push(s);
+        if (s) publish(result, s, e.info);
       }
     }
     source.set(id, record);
@@ -464,6 +470,15 @@ export class EntityStore {
     e.receivedAtMs = atMs;
     return latest(e);
   }
+}
+
+function publish(
+  to: { states: EntityState[]; stateEntities: EntityInfo[] },
+  state: EntityState,
+  entity: EntityInfo,
+): void {
+  to.states.push(state);
+  to.stateEntities.push(entity);
 }
 
 /** Whether a meter's objects in a telegram are those of `layout`: same OBIS keys and definitions, in order. */

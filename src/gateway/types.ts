@@ -117,8 +117,12 @@ export interface TelegramEvent {
 
 /** Events the gateway emits; adapters subscribe and must not block. */
 export interface GatewayEvents {
-  /** A published state (after refresh-rate throttling); also sent when an entity becomes unavailable. */
-  state: [EntityState];
+  /**
+   * A published state (after refresh-rate throttling); also sent when an entity becomes unavailable.
+   * With its entity, so adapters need not look it up (a lookup per state in the map of every entity
+   * cost more than the rest of a state's fan-out at thousands of meters).
+   */
+  state: [state: EntityState, entity: EntityInfo];
   /** New entities appeared (a meter was discovered or swapped); always before their first `state`. */
   entities: [readonly EntityInfo[]];
   telegram: [TelegramEvent];

@@ -27,11 +27,24 @@ async function harness(options: { receivedTimeoutS?: number; key?: Buffer } = {}
   });
   const states: EntityState[] = [];
   const links: LinkState[] = [];
-  gateway.on("state", (s) => states.push(s));
+  // Each state comes with its entity, the gateway's own (adapters route by it without a lookup).
+  const wrongEntities: string[] = [];
+  gateway.on("state", (s, entity) => {
+    if (entity.id !== s.entityId || gateway.entity(s.entityId) !== entity) wrongEntities.push(s.entityId);
+    states.push(s);
+  });
   gateway.on("link", (_id, l) => links.push(l));
   gateway.start();
   await new Promise((r) => process.nextTick(r)); // the stream starts flowing; later pushes arrive at once
-  return { gateway, push: (b: Buffer) => stream.push(b), end: () => stream.push(null), states, links, logs };
+  return {
+    gateway,
+    push: (b: Buffer) => stream.push(b),
+    end: () => stream.push(null),
+    states,
+    wrongEntities,
+    links,
+    logs,
+  };
 }
 
 const dataOf = (options: SimulatorOptions, simulator = new Simulator(options)) =>
@@ -68,6 +81,7 @@ describe("Gateway", () => {
     const info = h.gateway.info();
     expect(info.sources[0]).toMatchObject({ link: "ok", version: "5.0", encrypted: false });
     expect(info.counters.telegramsOk).toBe(5);
+    expect(h.wrongEntities).toEqual([]);
     expect(h.gateway.entities().length).toBeGreaterThan(20);
     await h.gateway.stop();
   });
@@ -86,6 +100,7 @@ describe("Gateway", () => {
     expect(h.states.every((s) => !s.available && s.value === null)).toBe(true);
     vi.advanceTimersByTime(600_000);
     expect(h.states.length).toBe(entities); // once, not every period
+    expect(h.wrongEntities).toEqual([]); // telegrams' states and the timeout's alike
     expect(h.logs.filter((l) => l.includes("no valid telegram")).length).toBe(1);
     expect(h.gateway.states().every((s) => !s.available)).toBe(true);
     h.push(second as Buffer);

@@ -187,7 +187,7 @@ describe("EntityStore", () => {
     step(variant(), 1_000);
     step(variant(), 2_000); // repeated: only the latest time moves
     step(variant({ ...tariff1("004322.000"), ...power("00.500") }), 3_000);
-    keep(store.markUnavailable("home", 4_000));
+    keep(store.markUnavailable("home", 4_000).states);
     step(variant(), 5_000); // back, with the first telegram's (lower) values held
     step(variant({ ...tariff1("004323.000"), ...power("00.700") }), 6_000);
     expect(kept.length).toBeGreaterThan(100);
@@ -305,13 +305,16 @@ describe("EntityStore", () => {
     store.ingest("home", variant(), 0, policy({ refreshRateS: 60, aggregate: "last" }));
     store.ingest("home", variant(), 100_000, policy({ refreshRateS: 60, aggregate: "last" }));
     const gone = store.markUnavailable("home", 120_000);
-    expect(gone.length).toBe(store.entities().length);
-    expect(gone.every((s) => !s.available && s.value === null)).toBe(true);
-    expect(store.markUnavailable("home", 121_000)).toEqual([]);
-    expect(store.markUnavailable("other", 121_000)).toEqual([]);
+    expect(gone.states.length).toBe(store.entities().length);
+    expect(gone.states.every((s) => !s.available && s.value === null)).toBe(true);
+    // Each state comes with its own entity.
+    expect(gone.stateEntities.map((e) => e.id)).toEqual(gone.states.map((s) => s.entityId));
+    expect(store.markUnavailable("home", 121_000).states).toEqual([]);
+    expect(store.markUnavailable("other", 121_000).states).toEqual([]);
     // Within the 60 s period, yet published: availability changes are never throttled.
     const back = store.ingest("home", variant(), 125_000, policy({ refreshRateS: 60, aggregate: "last" }));
     expect(back.states.length).toBe(store.entities().length);
+    expect(back.stateEntities).toEqual(back.states.map((s) => store.entity(s.entityId)));
     expect(back.states.every((s) => s.available)).toBe(true);
   });
 

@@ -90,10 +90,12 @@ export class MemoryView extends EventEmitter<GatewayEvents> implements GatewayVi
     this.emit("entities", entities);
   }
 
-  /** Stores a state as the latest of its entity and emits it. */
+  /** Stores a state as the latest of its entity and emits it with its entity, as the gateway does. */
   publishState(state: EntityState): void {
+    const entity = this.#entities.get(state.entityId);
+    if (entity === undefined) throw new Error(`MemoryView: no entity ${state.entityId} (add it first)`);
     this.#states.set(state.entityId, state);
-    this.emit("state", state);
+    this.emit("state", state, entity);
   }
 
   /** Stores a state as the latest of its entity without emitting it (a state not yet announced). */

@@ -514,12 +514,15 @@ interface StateSubscriber {
 
 /**
  * Every StreamStates call of a server, fed by one 'state' listener (held only while a call is open):
- * each state's entity is looked up once, not once per call, and only the calls whose filter can match
- * are visited, found by the filter's most selective field. With a listener per call, a gateway of
- * thousands of meters watched by a few filtered clients did a lookup per state per client.
+ * only the calls whose filter can match are visited, found by the filter's most selective field, and a
+ * state is encoded once for all of them, with the unit of the entity its event brings. With a listener
+ * per call, a gateway of thousands of meters watched by a few filtered clients did a lookup per state
+ * per client.
  */
 class StateFanout {
   readonly #view: GatewayView;
+  readonly #states: WeakMap<EntityState, Buffer>;
+  readonly #encode: (s: EntityState, unit: string | null) => Buffer;
   readonly #all = new Set<StateSubscriber>();
   /** Calls without a filter: every state goes to them. */
   readonly #unfiltered = new Set<StateSubscriber>();
@@ -527,8 +530,14 @@ class StateFanout {
   readonly #bySource = new Map<string, Set<StateSubscriber>>();
   readonly #byMeter = new Map<string, Set<StateSubscriber>>();
 
-  constructor(view: GatewayView) {
+  constructor(
+    view: GatewayView,
+    states: WeakMap<EntityState, Buffer>,
+    encode: (s: EntityState, unit: string | null) => Buffer,
+  ) {
     this.#view = view;
+    this.#states = states;
+    this.#encode = encode;
   }
 
   add(sub: StateSubscriber): void {
@@ -569,32 +578,29 @@ class StateFanout {
     for (const id of ids) yield [index, id];
   }
 
-  readonly #onState = (s: EntityState): void => {
-    const byEntity = this.#byEntity.get(s.entityId);
-    let info: EntityInfo | undefined;
-    if (this.#bySource.size > 0 || this.#byMeter.size > 0 || byEntity !== undefined) {
-      try {
-        info = this.#view.entity(s.entityId);
-      } catch (e) {
-        // A failing view (a bug) ends the calls that needed the lookup; the emitter never sees it.
-        for (const sub of [...this.#all]) if (needsInfo(sub.filter)) sub.session.fail(e);
-        for (const sub of this.#unfiltered) this.#deliver(sub, s, undefined);
-        for (const sub of byEntity ?? []) if (!needsInfo(sub.filter)) this.#deliver(sub, s, undefined);
-        return;
-      }
-    }
+  readonly #onState = (s: EntityState, info: EntityInfo): void => {
     for (const sub of this.#unfiltered) this.#deliver(sub, s, info);
+    const byEntity = this.#byEntity.get(s.entityId);
     if (byEntity !== undefined) for (const sub of byEntity) this.#deliver(sub, s, info);
-    if (info === undefined) return;
     const bySource = this.#bySource.get(info.sourceId);
     if (bySource !== undefined) for (const sub of bySource) this.#deliver(sub, s, info);
     const byMeter = this.#byMeter.get(info.meter.id);
     if (byMeter !== undefined) for (const sub of byMeter) this.#deliver(sub, s, info);
   };
 
-  #deliver(sub: StateSubscriber, s: EntityState, info: EntityInfo | undefined): void {
+  #deliver(sub: StateSubscriber, s: EntityState, info: EntityInfo): void {
     // The gateway announces entities before their first state, so a new meter's states match at once.
-    if (matches(sub.filter, s.entityId, info)) sub.session.push(s);
+    if (!matches(sub.filter, s.entityId, info)) return;
+    if (!this.#states.has(s)) {
+      try {
+        this.#states.set(s, this.#encode(s, info.unit));
+      } catch (e) {
+        // A state that does not encode (a bug) ends the calls it was for; the emitter never sees it.
+        sub.session.fail(e);
+        return;
+      }
+    }
+    sub.session.push(s);
   }
 }
 
@@ -613,7 +619,7 @@ function streamStates(ctx: ServerContext, call: grpc.ServerWritableStream<unknow
   }
   const { view } = ctx;
   const toMessage = (s: EntityState): Buffer => {
-    let message = ctx.states.get(s);
+    let message = ctx.states.get(s); // states from the fan-out come encoded, the snapshot's do not
     if (message === undefined) {
       message = ctx.encodeState(s, view.entity(s.entityId)?.unit ?? null);
       ctx.states.set(s, message);
@@ -749,13 +755,14 @@ export async function startGrpcServer(view: GatewayView, options: GrpcServerOpti
   const service = gatewayServiceDefinition(pkg);
   const telegramMethod = service.StreamTelegrams as grpc.MethodDefinition<unknown, PbTelegram>;
   let unbatchedReported = false;
+  const states = new WeakMap<EntityState, Buffer>();
   const ctx: ServerContext = {
     view,
     maxQueue,
     streams: new Set(),
     telegrams: new WeakMap(),
-    states: new WeakMap(),
-    stateFanout: new StateFanout(view),
+    states,
+    stateFanout: new StateFanout(view, states, encodeEntityState),
     encodeState: encodeEntityState,
     encodeTelegram: (m) => telegramMethod.responseSerialize(m),
     reportInternal: (e) =>

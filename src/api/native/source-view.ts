@@ -60,8 +60,8 @@ class SourceRouter {
   }
 
   readonly #handlers = {
-    state: (s: EntityState): void =>
-      this.#emit("state", this.#view.entity(s.entityId)?.sourceId, (v) => v.emit("state", s)),
+    state: (s: EntityState, entity: EntityInfo): void =>
+      this.#emit("state", entity.sourceId, (v) => v.emit("state", s, entity)),
     entities: (list: readonly EntityInfo[]): void => {
       const listening = this.#routes.get("entities");
       const bySource = new Map<string, EntityInfo[]>();

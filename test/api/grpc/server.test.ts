@@ -429,11 +429,14 @@ describe("gRPC API: failures inside the gateway view", () => {
     closers.push(() => other.cancel());
     await Promise.all([subscribed(filtered), subscribed(other)]);
     const ended = streamError(filtered);
-    // The meter filter looks the entity up in the view, which now fails.
-    view.entity = () => {
-      throw new Error("boom at /src/gateway/store.ts:2");
-    };
-    expect(() => view.publishState(numberState("unknown_entity", 1))).not.toThrow();
+    // A state of the gas meter that fails to encode (a value that throws when read: a bug's stand-in).
+    const broken = numberState(gasReading.id, 1);
+    Object.defineProperty(broken, "value", {
+      get() {
+        throw new Error("boom at /src/gateway/store.ts:2");
+      },
+    });
+    expect(() => view.publishState(broken)).not.toThrow();
     const err = await ended;
     expect(err.code).toBe(status.INTERNAL);
     expect(lines.join("\n")).toContain("boom at /src/gateway/store.ts:2");
