@@ -211,22 +211,6 @@ export class ParseMemory {
   /** Indexes of the words in which `next` differs from `last`. */
   changedWords = new Int32Array(MAX_CHANGED_WORDS);
   /**
-   * Scratch for updateLines: the lines read anew and their indexes; `updatedCount` of them (the lines
-   * themselves only until they are in the table: a line kept here would outlive its telegram).
-   */
-  readonly updated: (RawLine | undefined)[] = [];
-  readonly updatedAt: number[] = [];
-  updatedCount = 0;
-  /**
-   * Scratch for updateLines: the lines let go after the last telegram that did not change now (bare
-   * lines read again), and their indexes; `restoredCount` of them.
-   */
-  readonly restored: (RawLine | undefined)[] = [];
-  readonly restoredAt: number[] = [];
-  /** How many telegrams in a row each of them has repeated now. */
-  readonly restoredRepeats: number[] = [];
-  restoredCount = 0;
-  /**
    * The version `last`'s values were decoded for before updateLines changed its lines (which leaves
    * them undecoded until the values step puts the new lines' objects in).
    */
@@ -239,6 +223,27 @@ export class ParseMemory {
   /** The header of `last` (undefined: none yet). */
   header: string | undefined = undefined;
 }
+
+/**
+ * What updateLines read, for the values step and dropReadAnew of the same parse. Shared by all memories
+ * (parsing is synchronous), as NEXT is: lists per memory held ~1 KB a stream (5 MB at 5,000 meters)
+ * for what lives only during one parse, and were long-lived objects given the new lines of every
+ * telegram (pointers from the old generation to the young one, which every scavenge visits).
+ */
+class LineUpdates {
+  /** The lines read anew and their indexes; `updatedCount` of them (the lines only until they are in the table). */
+  readonly updated: (RawLine | undefined)[] = [];
+  readonly updatedAt: number[] = [];
+  updatedCount = 0;
+  /** The lines let go after the last telegram that did not change now (bare lines read again), and their indexes. */
+  readonly restored: (RawLine | undefined)[] = [];
+  readonly restoredAt: number[] = [];
+  /** How many telegrams in a row each of them has repeated now. */
+  readonly restoredRepeats: number[] = [];
+  restoredCount = 0;
+}
+
+const UPDATES = new LineUpdates();
 
 /** The memory of callers that pass none (one-off parses, the CLI). */
 const SHARED_MEMORY = new ParseMemory();
@@ -430,14 +435,14 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   // ---- Version ----
   const version = versionOf(lines, crc === "valid", memory, inPlace && memory.sameInfos);
   if (version && VERSIONS[version].crc && crc === "absent") {
-    if (inPlace) dropReadAnew(table, memory); // the lines read anew go as after any telegram
+    if (inPlace) dropReadAnew(table); // the lines read anew go as after any telegram
     return fail("CRC_MISMATCH", `${VERSIONS[version].title} telegrams carry a CRC, this one has none`, {
       received: "",
     });
   }
 
   // ---- Values ----
-  if (!(inPlace && memory.valuesBefore === version && updateValues(table, memory, version)))
+  if (!(inPlace && memory.valuesBefore === version && updateValues(table, version)))
     decodeValues(table, version);
   const { lineWarnings } = table;
   const telegram: Telegram = {
@@ -454,7 +459,7 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
           ? NONE
           : lineWarnings.slice(),
   };
-  if (inPlace) dropReadAnew(table, memory);
+  if (inPlace) dropReadAnew(table);
   return { ok: true, telegram };
 }
 
@@ -470,8 +475,8 @@ const REPEATS_TO_KEEP = 2;
  * value that flips to and fro, a voltage's last digit, would otherwise be kept for a second each time).
  * Both lists are ascending; so is what is let go.
  */
-function dropReadAnew(table: ReadTelegram, memory: ParseMemory): void {
-  const { updatedAt, updatedCount, restoredAt, restoredRepeats, restoredCount } = memory;
+function dropReadAnew(table: ReadTelegram): void {
+  const { updatedAt, updatedCount, restoredAt, restoredRepeats, restoredCount } = UPDATES;
   let n = 0;
   for (let i = 0, j = 0; i < updatedCount || j < restoredCount; ) {
     let at: number;
@@ -529,9 +534,9 @@ function decodeValues(table: ReadTelegram, version: VersionName | null): void {
  * would change (the table, or a line decoded here, has an unknown object or a warning): decodeValues
  * then does it all.
  */
-function updateValues(table: ReadTelegram, memory: ParseMemory, version: VersionName | null): boolean {
+function updateValues(table: ReadTelegram, version: VersionName | null): boolean {
   if (table.unknown.length > 0 || table.lineWarnings.length > 0) return false;
-  const { updatedAt, updatedCount, restoredAt, restoredCount } = memory;
+  const { updatedAt, updatedCount, restoredAt, restoredCount } = UPDATES;
   for (let i = 0; i < updatedCount + restoredCount; i++) {
     const at = (i < updatedCount ? updatedAt[i] : restoredAt[i - updatedCount]) as number;
     const l = table.lines[at] as RawLine;
@@ -575,7 +580,8 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
   const next = NEXT;
   const count = last.lines.length;
   if (count === 0 || skipSpace(text, from) !== last.starts[0]) return false;
-  const { changedWords, updated, updatedAt } = memory;
+  const { changedWords } = memory;
+  const { updated, updatedAt } = UPDATES;
   let u = 0;
   let sameInfos = true;
   let m = 0; // the first line that ends at or after the current word
@@ -599,7 +605,7 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
   }
   // The bare lines that did not change now are read again where they stand (their bytes are the
   // same, so they read as they did); kept once they have repeated REPEATS_TO_KEEP times (dropReadAnew).
-  const { restored, restoredAt, restoredRepeats } = memory;
+  const { restored, restoredAt, restoredRepeats } = UPDATES;
   let r = 0;
   for (let i = 0, k = 0; i < last.droppedCount; i++) {
     const d = last.dropped[i] as number;
@@ -628,8 +634,8 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
     last.lines[restoredAt[i] as number] = restored[i] as RawLine;
     restored[i] = undefined;
   }
-  memory.updatedCount = u;
-  memory.restoredCount = r;
+  UPDATES.updatedCount = u;
+  UPDATES.restoredCount = r;
   memory.sameInfos = sameInfos;
   memory.valuesBefore = last.valuesFor;
   last.valuesFor = undefined;
