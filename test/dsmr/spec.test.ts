@@ -28,6 +28,12 @@ describe("spec tables", () => {
     }
   });
 
+  it("every definition has the same fields in the same order (one hidden class: monomorphic reads)", () => {
+    const first = Object.keys(DEFS[0]?.[1] ?? {});
+    expect(first).toContain("unit");
+    for (const [key, d] of DEFS) expect(Object.keys(d), key).toEqual(first);
+  });
+
   it("OBIS references are well formed; M-Bus objects use the n channel", () => {
     for (const [key, d] of DEFS) {
       expect(d.obis, key).toMatch(/^\d{1,3}-(\d{1,3}|n):\d{1,3}\.\d{1,3}\.\d{1,3}$/);
