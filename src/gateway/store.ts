@@ -46,14 +46,13 @@ const RESET_CONFIRMATIONS = 3;
  */
 const MAX_METERS_PER_SOURCE = 16;
 
-/** What one telegram changed. */
 /** States to publish, each with its entity (at the same index). */
 export interface Published {
   readonly states: readonly EntityState[];
   readonly stateEntities: readonly EntityInfo[];
 }
 
-/** States of one telegram (in telegram order: values that changed or became available only), and more. */
+/** What one telegram changed: its states (in telegram order: values that changed or became available only) and more. */
 export interface Ingested extends Published {
   readonly newEntities: readonly EntityInfo[];
   /** Registers that went backwards in this telegram (held, not published). */
@@ -472,6 +471,7 @@ export class EntityStore {
   }
 }
 
+/** Adds a state to publish, with its entity. */
 function publish(
   to: { states: EntityState[]; stateEntities: EntityInfo[] },
   state: EntityState,
