@@ -1,4 +1,11 @@
-import { type CosemObject, type ObjectDef, type Telegram, timeCode, timeText } from "../dsmr/index.ts";
+import {
+  type CosemObject,
+  type ObjectDef,
+  objectSerial,
+  type Telegram,
+  timeCode,
+  timeText,
+} from "../dsmr/index.ts";
 import {
   belongsTo,
   describeEntity,
@@ -111,6 +118,14 @@ interface EntityRecord {
   /** The OBIS key and definition of the object read into this entity in the meter's last telegram. */
   objectKey: string;
   def: ObjectDef | undefined;
+  /**
+   * The parser's serial of the object whose value, text and own timestamp the record holds as its
+   * current state (-1: none, or the record's state is not simply that object's; see #update): the same
+   * object in the next telegram changes only the times (see repeated).
+   */
+  serial: number;
+  /** Whether that object carried its own timestamp (else the telegram's time is the state's). */
+  ownTimestamp: boolean;
 }
 
 /**
@@ -233,9 +248,14 @@ export class EntityStore {
         let slot = 0;
         for (const o of objects) {
           if (!belongsTo(o, meter, i === 0)) continue;
-          readEntityValue(o, value);
           const entity = record.layout[slot++] as EntityRecord;
-          const state = this.#update(entity, value, time, receivedAtMs, policy, result);
+          const serial = objectSerial(o);
+          if (serial >= 0 && serial === entity.serial && policy.refreshRateS === 0) {
+            repeated(entity, time, receivedAtMs);
+            continue;
+          }
+          readEntityValue(o, value);
+          const state = this.#update(entity, value, serial, time, receivedAtMs, policy, result);
           if (state) publish(result, state, entity.info);
         }
         continue;
@@ -251,7 +271,15 @@ export class EntityStore {
         entity.objectKey = e.object.key;
         entity.def = e.object.def;
         layout.push(entity);
-        const state = this.#update(entity, e.value, time, receivedAtMs, policy, result);
+        const state = this.#update(
+          entity,
+          e.value,
+          objectSerial(e.object),
+          time,
+          receivedAtMs,
+          policy,
+          result,
+        );
         if (state) publish(result, state, entity.info);
       }
       record.layout = layout;
@@ -370,6 +398,8 @@ export class EntityStore {
       lowerRun: null,
       objectKey: "",
       def: undefined,
+      serial: -1,
+      ownTimestamp: false,
     };
     this.#byId.set(id, record);
     const ofSource = this.#bySource.get(meter.sourceId);
@@ -378,14 +408,18 @@ export class EntityStore {
     return record;
   }
 
+  /** Takes an object's value (`serial`: the object's, see EntityRecord) into its entity. */
   #update(
     e: EntityRecord,
     v: EntityValue,
+    serial: number,
     telegramTs: TelegramTime,
     nowMs: number,
     policy: MeterPolicy,
     result: { anomalies: string[]; resets: string[] },
   ): EntityState | null {
+    // Only the two ends below leave the record holding exactly this object's state.
+    e.serial = -1;
     if (v.value === null) return null;
     if (isRegister(e.info) && typeof v.value === "number") {
       const verdict = this.#checkRegister(e, v.value);
@@ -425,7 +459,10 @@ export class EntityStore {
     // Only a change is published: a meter repeats most values verbatim (ids, tariff, slow registers), and
     // sending them again on every telegram would cost every client and API the full telegram each second.
     // A repeated value's latest time is still kept, for states() and new clients.
-    if (e.available && isCurrent(e, value, stringTime) && isCurrentText(e, text, textShape)) return null;
+    if (e.available && isCurrent(e, value, stringTime) && isCurrentText(e, text, textShape)) {
+      this.#holds(e, v, serial, policy);
+      return null;
+    }
     e.hasState = true;
     e.available = true;
     if (typeof value === "number") {
@@ -439,7 +476,18 @@ export class EntityStore {
     }
     e.textShape = textShape;
     e.textString = textShape === OTHER_DIGITS && text !== null ? ownString(text) : null;
+    this.#holds(e, v, serial, policy);
     return new State(e.info.id, value, text, timestamp, nowMs, true);
+  }
+
+  /**
+   * Notes that `e` now holds the state of the object `serial` as it is (not an aggregate of a refresh
+   * window, which changes with every telegram).
+   */
+  #holds(e: EntityRecord, v: EntityValue, serial: number, policy: MeterPolicy): void {
+    if (policy.refreshRateS !== 0) return;
+    e.serial = serial;
+    e.ownTimestamp = v.timestamp !== null;
   }
 
   /** Registers never go backwards: a lower value is held back unless it persists (a real reset). */
@@ -459,6 +507,7 @@ export class EntityStore {
 
   #unavailable(e: EntityRecord, atMs: number): EntityState | null {
     if (!e.available) return null;
+    e.serial = -1;
     e.window = null;
     e.available = false;
     e.number = Number.NaN;
@@ -469,6 +518,20 @@ export class EntityStore {
     e.receivedAtMs = atMs;
     return latest(e);
   }
+}
+
+/**
+ * The object `e` holds the state of, again (a line the meter repeated, which the parser did not read
+ * again): what #update would do with it, in short. Its value, text and own timestamp are the record's;
+ * the telegram's time (when the object has no time of its own) and the time received move, so states()
+ * shows the latest telegram, and nothing is published.
+ */
+function repeated(e: EntityRecord, telegramTs: TelegramTime, nowMs: number): void {
+  if (!e.ownTimestamp) {
+    e.timestampTime = telegramTs.code;
+    e.timestampString = Number.isNaN(telegramTs.code) ? telegramTs.text : null;
+  }
+  e.receivedAtMs = nowMs;
 }
 
 /** Adds a state to publish, with its entity. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Prng, Simulator } from "../../simulator/index.ts";
-import { crc16, formatCrc, type Telegram } from "../../src/dsmr/index.ts";
+import { crc16, formatCrc, ParseMemory, parseTelegram, type Telegram } from "../../src/dsmr/index.ts";
 import { EntityStore, EVERY_TELEGRAM, type MeterPolicy } from "../../src/gateway/index.ts";
 import { discoverMeters, type Meter, meterEntities, meterId, telegramTime } from "../../src/meters/index.ts";
 import { fixture, parseOk } from "../helpers/fixtures.ts";
@@ -11,8 +11,8 @@ const E_METER = "electricity_0_e0044007382246019";
 const GAS = "gas_1_g0039001936990619";
 const WATER = "water_2_w0039001936990619";
 
-/** The DSMR 5.0 fixture with lines replaced (`obis(` prefix → whole new line) and a fresh CRC. */
-function variant(replace: Readonly<Record<string, string>> = {}): Telegram {
+/** The DSMR 5.0 fixture's bytes with lines replaced (`obis(` prefix → whole new line) and a fresh CRC. */
+function variantBytes(replace: Readonly<Record<string, string>> = {}): Buffer {
   const lines = DSMR50.split("\r\n").map((line) => {
     const hit = Object.keys(replace).find((k) => line.startsWith(k));
     return hit === undefined ? line : (replace[hit] as string);
@@ -20,7 +20,12 @@ function variant(replace: Readonly<Record<string, string>> = {}): Telegram {
   const text = lines.join("\r\n");
   const body = text.slice(0, text.indexOf("!") + 1);
   const bytes = Buffer.from(body, "latin1");
-  return parseOk(Buffer.concat([bytes, Buffer.from(`${formatCrc(crc16(bytes))}\r\n`, "latin1")]));
+  return Buffer.concat([bytes, Buffer.from(`${formatCrc(crc16(bytes))}\r\n`, "latin1")]);
+}
+
+/** The same, parsed. */
+function variant(replace: Readonly<Record<string, string>> = {}): Telegram {
+  return parseOk(variantBytes(replace));
 }
 
 const tariff1 = (kwh: string) => ({ "1-0:1.8.1(": `1-0:1.8.1(${kwh}*kWh)` });
@@ -376,5 +381,93 @@ describe("EntityStore", () => {
     }
     expect(store.entities("nobody")).toEqual([]);
     expect(store.states("nobody")).toEqual([]);
+  });
+});
+
+describe("EntityStore: objects the parser repeats", () => {
+  /** Parses with a memory of its own: the lines a telegram repeats come back as the same objects. */
+  function remembering(): (bytes: Buffer) => Telegram {
+    const memory = new ParseMemory();
+    return (bytes) => {
+      const r = parseTelegram(bytes, memory);
+      if (!r.ok) throw new Error(r.error.message);
+      return r.telegram;
+    };
+  }
+  /** Parses every telegram afresh: every object new, so the store reads every value in full. */
+  const afresh = (bytes: Buffer): Telegram => {
+    const r = parseTelegram(bytes, new ParseMemory());
+    if (!r.ok) throw new Error(r.error.message);
+    return r.telegram;
+  };
+
+  type Step = { bytes: Buffer } | { timeout: true };
+
+  /** Feeds both stores the same steps; everything either shows must be equal after every step. */
+  function compare(steps: readonly Step[], policyOf: (n: number) => MeterPolicy): number {
+    const parse = remembering();
+    const short = new EntityStore();
+    const full = new EntityStore();
+    let previous: readonly unknown[] = [];
+    let repeatedObjects = 0;
+    steps.forEach((step, n) => {
+      const atMs = 1_000 * (n + 1);
+      if ("timeout" in step) {
+        expect(short.markUnavailable("home", atMs), `step ${n}`).toEqual(full.markUnavailable("home", atMs));
+      } else {
+        const telegram = parse(step.bytes);
+        repeatedObjects += telegram.objects.filter((o, i) => o === previous[i]).length;
+        previous = telegram.objects;
+        const policy = () => policyOf(n);
+        const a = short.ingest("home", telegram, atMs, policy);
+        const b = full.ingest("home", afresh(step.bytes), atMs, policy);
+        expect(a, `step ${n}`).toEqual(b);
+      }
+      expect(short.states(), `step ${n}`).toEqual(full.states());
+    });
+    return repeatedObjects;
+  }
+
+  it("change exactly what reading them in full would, through drops, resets, timeouts and policies", () => {
+    const sim = new Simulator({ version: "5.0", seed: 11 });
+    const simulated: Step[] = Array.from({ length: 60 }, () => ({ bytes: sim.next().telegram.plaintext }));
+    // A register held back, the same lower line repeated until it is a reset, then repeated again.
+    const register: Step[] = [
+      "004321.987",
+      "004322.000",
+      "004300.000",
+      "004300.000",
+      "004300.000",
+      "004300.000",
+      "004300.000",
+      "004310.000",
+    ].map((kwh) => ({ bytes: variantBytes(tariff1(kwh)) }));
+    const repeats: Step[] = [
+      { bytes: variantBytes(power("00.300")) },
+      { bytes: variantBytes(power("00.300")) },
+      { timeout: true },
+      { bytes: variantBytes(power("00.300")) }, // back after the timeout: published again
+      { bytes: variantBytes(power("00.300")) },
+      { bytes: variantBytes({ ...power("00.300"), "0-0:1.0.0(": "0-0:1.0.0(170124213333W)" }) },
+    ];
+    const steps = [...simulated, ...register, ...repeats, ...simulated.slice(0, 5)];
+    expect(compare(steps, () => EVERY_TELEGRAM)).toBeGreaterThan(20 * steps.length);
+    // A refresh window in some telegrams, none in others: the short path only where none applies.
+    const windows = (n: number): MeterPolicy =>
+      n % 7 < 3
+        ? { refreshRateS: 2, aggregate: "mean" }
+        : n % 7 < 5
+          ? { refreshRateS: 3, aggregate: "last" }
+          : EVERY_TELEGRAM;
+    expect(compare(steps, windows)).toBeGreaterThan(20 * steps.length);
+  });
+
+  it("an object repeated through a refresh window is read in full after it (the window's state is not its own)", () => {
+    // The same telegram throughout: every object repeats. The window publishes means (without the
+    // meter's digits); once it ends the object's own text is the state again, and published.
+    const same: Step[] = Array.from({ length: 9 }, () => ({ bytes: variantBytes(power("00.300")) }));
+    const policies = (n: number): MeterPolicy =>
+      n >= 2 && n < 6 ? { refreshRateS: 2, aggregate: "mean" } : EVERY_TELEGRAM;
+    expect(compare(same, policies)).toBeGreaterThan(30 * 8);
   });
 });
