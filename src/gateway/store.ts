@@ -449,8 +449,7 @@ export class EntityStore {
     e.window = null;
     const timestamp = v.timestamp ?? telegramTs.text;
     const timestampTime = v.timestamp === null ? telegramTs.code : timeCode(v.timestamp);
-    e.timestampTime = timestampTime;
-    e.timestampString = Number.isNaN(timestampTime) ? timestamp : null;
+    setTimestamp(e, timestampTime, timestamp);
     e.receivedAtMs = nowMs;
     // The telegram's own time is the value of its timestamp entity: coded once, above.
     const stringTime =
@@ -528,10 +527,15 @@ export class EntityStore {
  */
 function repeated(e: EntityRecord, telegramTs: TelegramTime, nowMs: number): void {
   if (!e.ownTimestamp) {
-    e.timestampTime = telegramTs.code;
-    e.timestampString = Number.isNaN(telegramTs.code) ? telegramTs.text : null;
+    setTimestamp(e, telegramTs.code, telegramTs.text);
   }
   e.receivedAtMs = nowMs;
+}
+
+/** The state's timestamp: its timeCode, or (NaN) the text as it is. */
+function setTimestamp(e: EntityRecord, time: number, text: string | null): void {
+  e.timestampTime = time;
+  e.timestampString = Number.isNaN(time) ? text : null;
 }
 
 /** Adds a state to publish, with its entity. */
