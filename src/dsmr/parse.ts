@@ -250,11 +250,14 @@ export class ParseMemory {
  * telegram (pointers from the old generation to the young one, which every scavenge visits).
  */
 class LineUpdates {
-  /** The lines read anew and their indexes; `updatedCount` of them (the lines only until they are in the table). */
+  /**
+   * The lines read anew and their indexes, `updatedCount` of them (the lines only until they are in
+   * the table).
+   */
   readonly updated: (RawLine | undefined)[] = [];
   readonly updatedAt: number[] = [];
   updatedCount = 0;
-  /** The lines let go after the last telegram that did not change now (bare lines read again), and their indexes. */
+  /** The lines let go after the last telegram that did not change now (bare lines read again), and where. */
   readonly restored: (RawLine | undefined)[] = [];
   readonly restoredAt: number[] = [];
   /** How many telegrams in a row each of them has repeated now. */

@@ -59,7 +59,16 @@ export interface Published {
   readonly stateEntities: readonly EntityInfo[];
 }
 
-/** What one telegram changed: its states (in telegram order: values that changed or became available only) and more. */
+/** Published as the store fills it in. */
+interface Publishing {
+  states: EntityState[];
+  stateEntities: EntityInfo[];
+}
+
+/**
+ * What one telegram changed: its states (in telegram order: values that changed or became available
+ * only) and more.
+ */
 export interface Ingested extends Published {
   readonly newEntities: readonly EntityInfo[];
   /** Registers that went backwards in this telegram (held, not published). */
@@ -289,7 +298,7 @@ export class EntityStore {
 
   /** Marks every entity of a source unavailable (receivedTimeout); returns the states to publish. */
   markUnavailable(sourceId: string, atMs: number): Published {
-    const out = { states: [] as EntityState[], stateEntities: [] as EntityInfo[] };
+    const out: Publishing = { states: [], stateEntities: [] };
     for (const meter of this.#meters.get(sourceId)?.values() ?? []) {
       for (const e of meter.entities.values()) {
         const s = this.#unavailable(e, atMs);
@@ -303,7 +312,7 @@ export class EntityStore {
     sourceId: string,
     meter: Meter,
     nowMs: number,
-    result: { swaps: { from: MeterRef; to: MeterRef }[]; states: EntityState[]; stateEntities: EntityInfo[] },
+    result: Publishing & { swaps: { from: MeterRef; to: MeterRef }[] },
   ): MeterRecord {
     let source = this.#meters.get(sourceId);
     if (!source) {
@@ -539,11 +548,7 @@ function setTimestamp(e: EntityRecord, time: number, text: string | null): void 
 }
 
 /** Adds a state to publish, with its entity. */
-function publish(
-  to: { states: EntityState[]; stateEntities: EntityInfo[] },
-  state: EntityState,
-  entity: EntityInfo,
-): void {
+function publish(to: Publishing, state: EntityState, entity: EntityInfo): void {
   to.states.push(state);
   to.stateEntities.push(entity);
 }
