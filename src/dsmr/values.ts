@@ -79,32 +79,32 @@ let scannedValue = 0;
 function scanDecimal(text: string): number {
   const n = text.length;
   let i = 0;
-  let c = text.charCodeAt(0);
+  let c = codeAt(text, 0);
   const negative = c === 0x2d;
-  if (c === 0x2b || c === 0x2d) c = text.charCodeAt(++i); // sign
+  if (c === 0x2b || c === 0x2d) c = codeAt(text, ++i); // sign
   const digitsFrom = i;
   let v = 0;
   while (c >= 0x30 && c <= 0x39) {
     v = v * 10 + (c - 0x30);
-    c = text.charCodeAt(++i);
+    c = codeAt(text, ++i);
   }
   if (i === digitsFrom) return -1;
   let fractionDigits = 0;
   if (c === 0x2e) {
     const fracFrom = ++i;
-    c = text.charCodeAt(i);
+    c = codeAt(text, i);
     while (c >= 0x30 && c <= 0x39) {
       v = v * 10 + (c - 0x30);
-      c = text.charCodeAt(++i);
+      c = codeAt(text, ++i);
     }
     fractionDigits = i - fracFrom;
     if (fractionDigits === 0) return -1;
   }
   const numberEnd = i;
   if (i < n) {
-    if (c === 0x2a) c = text.charCodeAt(++i); // '*'
+    if (c === 0x2a) c = codeAt(text, ++i); // '*'
     if (!isLetter(c)) return -1;
-    while (i < n && (isLetter(c) || (c >= 0x30 && c <= 0x39))) c = text.charCodeAt(++i);
+    while (i < n && (isLetter(c) || (c >= 0x30 && c <= 0x39))) c = codeAt(text, ++i);
     if (i !== n) return -1;
   }
   const digits = numberEnd - digitsFrom - (fractionDigits > 0 ? 1 : 0);
@@ -129,6 +129,14 @@ function unitOf(text: string, numberEnd: number, defaultUnit: string | null): st
   if (defaultUnit !== null && text.length - from === defaultUnit.length && text.startsWith(defaultUnit, from))
     return defaultUnit;
   return text.slice(from);
+}
+
+/**
+ * The character code at `i`, or -1 past the end. scanDecimal reads one past a group's end: charCodeAt
+ * there gives NaN, but through a call of V8's builtin in place of the inlined read (1-2 % of a parse).
+ */
+function codeAt(text: string, i: number): number {
+  return i < text.length ? text.charCodeAt(i) : -1;
 }
 
 function isLetter(c: number): boolean {
