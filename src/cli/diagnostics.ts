@@ -12,7 +12,8 @@ export const DIAGNOSTICS_HELP = `Usage: p1-gateway diagnostics [options]
 
 Fetches a redacted diagnostics bundle from a running gateway (gRPC GetDiagnostics) and prints it, to
 paste into a bug report: versions (p1-gateway, Node, OS), each source's link state, protocol version and
-counters, the configuration with keys as "***", and the last telegrams with equipment ids masked.
+counters, the configuration with keys as "***", the last telegrams with equipment ids masked, and for
+encrypted meters which AES-GCM decrypts them (native addon, or node:crypto and why).
 The gateway does the redaction; the bundle holds no key and no meter identifier.
 
 Options:
@@ -116,6 +117,7 @@ export function formatBundle(b: Bundle): string {
   const lines = [
     `p1-gateway diagnostics, ${time(b.generated_time)}`,
     `p1-gateway ${b.version} · Node ${b.node_version} · ${b.os}`,
+    ...(b.aes_gcm ? [`AES-GCM decryption: ${b.aes_gcm}`] : []),
     ...b.notes.map((n) => `note: ${n}`),
     "",
     "Sources:",

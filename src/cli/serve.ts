@@ -29,6 +29,7 @@ import {
 } from "../discovery/index.ts";
 import { formatSerial, SERIAL_CANDIDATES } from "../dsmr/index.ts";
 import { Gateway, type GatewaySource, type GatewayView } from "../gateway/index.ts";
+import { aesGcmInUse } from "../gateway/native-gcm.ts";
 import { createLogger, isP1Error, type Logger, type LogLevel } from "../shared/index.ts";
 import {
   FileSource,
@@ -358,7 +359,11 @@ export async function runServe(argv: readonly string[], out: (line: string) => v
       ...(config.grpcTls ? { tls: config.grpcTls } : {}),
       ...(config.grpcToken ? { token: config.grpcToken } : {}),
       // Masked in the gateway, redacted here: the bundle leaves the process with nothing left to hide.
-      diagnostics: { recentTelegrams: () => gateway.recentTelegrams(), config: redactConfig(config) },
+      diagnostics: {
+        recentTelegrams: () => gateway.recentTelegrams(),
+        config: redactConfig(config),
+        aesGcm: aesGcmInUse,
+      },
     });
   } catch (e) {
     throw new UsageError(`cannot serve gRPC on ${host}:${config.grpcPort}: ${(e as Error).message}`);

@@ -359,7 +359,7 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
       if (d.telegram.version !== rt.version) {
         rt.version = d.telegram.version;
         rt.log.info(
-          `protocol version ${rt.version ?? "unknown (generic DSMR)"}${rt.encrypted ? `, encrypted (${aesGcmInUse()})` : ""}`,
+          `protocol version ${rt.version ?? "unknown (generic DSMR)"}${rt.encrypted ? `, encrypted (AES-GCM: ${aesGcmInUse()})` : ""}`,
         );
       }
       if (rt.link !== "ok") {

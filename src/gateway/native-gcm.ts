@@ -51,8 +51,8 @@ export function gcmImplementation(): { implementation: "native" | "node:crypto";
   return loaded.ok ? { implementation: "native" } : { implementation: "node:crypto", reason: loaded.reason };
 }
 
-/** For the log: which AES-GCM decrypts the frames ("AES-GCM: native addon", or node:crypto and why). */
+/** For the log and the diagnostics bundle: which AES-GCM decrypts the frames ("native addon", or node:crypto and why). */
 export function aesGcmInUse(): string {
   const { implementation, reason } = gcmImplementation();
-  return implementation === "native" ? "AES-GCM: native addon" : `AES-GCM: node:crypto, addon ${reason}`;
+  return implementation === "native" ? "native addon" : `node:crypto, addon ${reason}`;
 }

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { aesGcmInUse } from "../../src/gateway/native-gcm.ts";
 import { eventually, ThirdPartyClient } from "../api/native/helpers.ts";
 import { runCli } from "../helpers/cli.ts";
 import { type ClientSecurity, type GatewayInfoMsg, GatewayTestClient } from "../helpers/grpc-client.ts";
@@ -155,6 +156,7 @@ describe("keys never leave the gateway", () => {
         masked_values: number;
       }[];
       notes: string[];
+      aes_gcm: string;
     };
     expect(bundle.node_version).toBe(process.version);
     expect(bundle.os).not.toBe("");
@@ -170,6 +172,9 @@ describe("keys never leave the gateway", () => {
     expect(t?.text).toMatch(/^0-0:42\.0\.0\(X+\)\r$/m);
     expect(t?.masked_values).toBeGreaterThan(0);
     expect(bundle.notes.join(" ")).toContain("no longer match");
+    // Which AES-GCM the gateway decrypts with: the one this process loads from the same build.
+    expect(bundle.aes_gcm).toBe(aesGcmInUse());
+    expect(text.stdout.toString()).toContain(`AES-GCM decryption: ${bundle.aes_gcm}`);
     // No equipment id in any spelling, in the telegrams or in meter ids.
     const ids = info.sources.flatMap((s) => s.meters).filter((m) => m.equipment_id !== "");
     expect(ids.length).toBeGreaterThan(0);

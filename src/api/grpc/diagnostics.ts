@@ -8,6 +8,8 @@ export interface GrpcDiagnostics {
   recentTelegrams(): readonly DiagnosticTelegram[];
   /** The configuration with every key already replaced (redactConfig); shown as JSON. */
   readonly config?: unknown;
+  /** Which AES-GCM decrypts encrypted frames (aesGcmInUse); asked only when a source is encrypted. */
+  aesGcm?(): string;
 }
 
 /** p1gateway.v1.DiagnosticTelegram. */
@@ -32,6 +34,7 @@ export interface PbDiagnostics {
   readonly config_json: string;
   readonly telegrams: readonly PbDiagnosticTelegram[];
   readonly notes: readonly string[];
+  readonly aes_gcm: string;
 }
 
 /** Notes every bundle carries: what was masked and what that does to the telegrams. */
@@ -77,5 +80,7 @@ export function toDiagnostics(
       masked_values: t.maskedValues,
     })),
     notes: DIAGNOSTICS_NOTES,
+    // Asked only then: a gateway without encrypted meters never loads the addon.
+    aes_gcm: info.sources.some((s) => s.encrypted) ? (diagnostics?.aesGcm?.() ?? "") : "",
   };
 }
