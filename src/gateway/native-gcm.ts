@@ -51,7 +51,10 @@ export function gcmImplementation(): { implementation: "native" | "node:crypto";
   return loaded.ok ? { implementation: "native" } : { implementation: "node:crypto", reason: loaded.reason };
 }
 
-/** For the log and the diagnostics bundle: which AES-GCM decrypts the frames ("native addon", or node:crypto and why). */
+/**
+ * For the log and the diagnostics bundle: which AES-GCM decrypts the frames ("native addon", or
+ * node:crypto and why the addon is not used).
+ */
 export function aesGcmInUse(): string {
   const { implementation, reason } = gcmImplementation();
   return implementation === "native" ? "native addon" : `node:crypto, addon ${reason}`;

@@ -90,7 +90,7 @@ function rate(units: number, round: () => void): Rate {
   };
 }
 
-/** The slices' spread for a row's detail: "250 ms slices 131,000-176,000 (median 150,000)". */
+/** The slices' spread for a row's detail, in thousands: "250 ms slices 131k-176k (median 150k)". */
 function spread(r: Rate): string {
   const k = (n: number | undefined) => (n === undefined ? "-" : `${Math.round(n / 1000)}k`);
   const s = r.slices;
