@@ -110,7 +110,12 @@ class SourceRuntime {
   link: LinkState = "connecting";
   version: VersionName | null = null;
   encrypted = false;
-  lastTelegramAtMs: number | null = null;
+  /**
+   * When the last valid telegram came (NaN: none yet). A number field, never null: V8 then keeps it as a
+   * double in place, where a field that also holds null gets a new heap number per telegram, which
+   * lives until the meter's next one (promoted at thousands of meters).
+   */
+  lastTelegramAtMs = Number.NaN;
   opened = 0;
   timeoutTimer: Timer | null = null;
   /** Since when the receivedTimeout runs: the start, then each valid telegram. */
@@ -300,7 +305,7 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
       encrypted: rt.encrypted,
       meters: this.#store.meters(rt.config.id),
       counters,
-      lastTelegramAtMs: rt.lastTelegramAtMs,
+      lastTelegramAtMs: Number.isNaN(rt.lastTelegramAtMs) ? null : rt.lastTelegramAtMs,
     };
   }
 
@@ -326,7 +331,8 @@ export class Gateway extends EventEmitter<GatewayEvents> implements GatewayView 
   #onOpen(rt: SourceRuntime): void {
     if (rt.opened > 0) rt.counters.reconnects++;
     rt.opened++;
-    if (rt.link === "disconnected") this.#setLink(rt, rt.lastTelegramAtMs === null ? "connecting" : "stale");
+    if (rt.link === "disconnected")
+      this.#setLink(rt, Number.isNaN(rt.lastTelegramAtMs) ? "connecting" : "stale");
   }
 
   #onClose(rt: SourceRuntime, error: Error | null): void {

@@ -60,6 +60,7 @@ afterEach(() => {
 describe("Gateway", () => {
   it("turns simulated telegrams into states equal to the simulator's values", async () => {
     const h = await harness();
+    expect(h.gateway.info().sources[0]?.lastTelegramAtMs).toBeNull(); // none yet
     const sim = new Simulator({ version: "5.0", seed: 7, count: 5 });
     const model: number[] = [];
     while (!sim.done) {
@@ -80,6 +81,7 @@ describe("Gateway", () => {
     expect(latest?.value).toBeCloseTo(model[4] as number, 3);
     const info = h.gateway.info();
     expect(info.sources[0]).toMatchObject({ link: "ok", version: "5.0", encrypted: false });
+    expect(info.sources[0]?.lastTelegramAtMs).toBe(Date.now()); // the (fake) clock's time
     expect(info.counters.telegramsOk).toBe(5);
     expect(h.wrongEntities).toEqual([]);
     expect(h.gateway.entities().length).toBeGreaterThan(20);
