@@ -464,15 +464,19 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
   }
 
   // ---- Values ----
-  if (!(inPlace && memory.valuesBefore === version && updateValues(table, version)))
+  // Fresh arrays: a telegram handed out stays as it is (consumers may keep it), the table does not.
+  let objects =
+    inPlace && memory.valuesBefore === version ? (table.objects.slice() as CosemObject[]) : undefined;
+  if (objects === undefined || !updateValues(table, version, objects)) {
     decodeValues(table, version);
+    objects = table.objects.slice() as CosemObject[];
+  }
   const { lineWarnings } = table;
   const telegram: Telegram = {
     header,
     version,
     crc,
-    // Fresh arrays: a telegram handed out stays as it is (consumers may keep it), the table does not.
-    objects: table.objects.slice() as CosemObject[],
+    objects,
     unknown: table.unknown.length === 0 ? NONE : table.unknown.slice(),
     warnings:
       crcWarning !== undefined
@@ -552,20 +556,26 @@ function decodeValues(table: ReadTelegram, version: VersionName | null): void {
 
 /**
  * After updateLines, when the table's values were decoded for this version: decodes the lines read
- * anew and those read again (let go after the last telegram) into their places. False when a list
- * would change (the table, or a line decoded here, has an unknown object or a warning): decodeValues
- * then does it all.
+ * anew and those read again (let go after the last telegram) into their places in `objects`, the
+ * telegram's copy of the table's. Only a line kept from now on (see dropReadAnew) puts its object in
+ * the table too: the others are let go at the end of this parse, and writing a new object into the
+ * long-lived table, only to clear it again, cost a write barrier and a slot for every scavenge to
+ * visit. False when a list would change (the table, or a line decoded here, has an unknown object or
+ * a warning): decodeValues then does it all.
  */
-function updateValues(table: ReadTelegram, version: VersionName | null): boolean {
+function updateValues(table: ReadTelegram, version: VersionName | null, objects: CosemObject[]): boolean {
   if (table.unknown.length > 0 || table.lineWarnings.length > 0) return false;
-  const { updatedAt, updatedCount, restoredAt, restoredCount } = UPDATES;
+  const { updatedAt, updatedCount, restoredAt, restoredRepeats, restoredCount } = UPDATES;
   for (let i = 0; i < updatedCount + restoredCount; i++) {
-    const at = (i < updatedCount ? updatedAt[i] : restoredAt[i - updatedCount]) as number;
+    const restored = i >= updatedCount;
+    const at = (restored ? restoredAt[i - updatedCount] : updatedAt[i]) as number;
     const l = table.lines[at] as RawLine;
     if (l.object === undefined || l.decodedFor !== version) decodeLine(l, version);
     const object = l.object as CosemObject;
     if (l.warning !== undefined || object.def === undefined) return false;
-    table.objects[at] = object;
+    objects[at] = object;
+    if (restored && (restoredRepeats[i - updatedCount] as number) >= REPEATS_TO_KEEP)
+      table.objects[at] = object;
   }
   table.valuesFor = version;
   table.droppedCount = 0;
