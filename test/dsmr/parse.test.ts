@@ -315,6 +315,25 @@ describe("parseTelegram: memory of the telegram before", () => {
     expect(again?.every((o, i) => o === kept?.[i])).toBe(true);
   });
 
+  it("a reference written with a space before its '(' whose value changes in place reads as afresh", () => {
+    // A spelling of its own (its own bare line): changed in place, let go, read again and kept like
+    // any other line, its value must always be the one of the bytes at hand.
+    const text = meterA.toString("latin1");
+    const body = text.slice(0, text.lastIndexOf("!") + 1).replace("1-0:1.8.1(", "1-0:1.8.1 (");
+    expect(body).toContain("1-0:1.8.1 (004321.987*kWh)");
+    const next = body.replace("(004321.987*kWh)", "(004321.988*kWh)");
+    const withCrc = (b: string) => Buffer.from(`${b}${crcOf(b)}\r\n`, "latin1");
+    const memory = new ParseMemory();
+    for (const b of [body, next, next, body, body, next, next, next]) {
+      const t = withCrc(b);
+      const r = objectsOf(parseTelegram(t, memory));
+      expect(r.find((o) => o.obis === "1-0:1.8.1")?.value).toMatchObject({
+        text: b === body ? "004321.987" : "004321.988",
+      });
+      expect(r).toEqual(objectsOf(parseTelegram(t, new ParseMemory())));
+    }
+  });
+
   it("a second meter parsed with its own memory in between leaves the first one's hints alone", () => {
     const memoryA = new ParseMemory();
     const memoryB = new ParseMemory();
