@@ -492,6 +492,11 @@ export function parseTelegram(bytes: Uint8Array, memory: ParseMemory = SHARED_ME
 /** A line let go after it changed is kept again once it has repeated in this many telegrams in a row. */
 const REPEATS_TO_KEEP = 2;
 
+/** Whether a line let go before and read again, having repeated `repeats` telegrams in a row, is kept. */
+function keptAfter(repeats: number): boolean {
+  return repeats >= REPEATS_TO_KEEP;
+}
+
 /**
  * Lets go of the lines updateLines read anew, once they are in the result: a line that changed is
  * likely to change again in the meter's next telegram, so keeping its groups and object until then
@@ -512,7 +517,7 @@ function dropReadAnew(table: ReadTelegram): void {
     else {
       repeats = restoredRepeats[j] as number;
       at = restoredAt[j++] as number;
-      if (repeats >= REPEATS_TO_KEEP) continue;
+      if (keptAfter(repeats)) continue;
     }
     const line = table.lines[at] as RawLine;
     // A reference written with spaces before its '(' reads with another `open`: only its object goes.
@@ -574,8 +579,7 @@ function updateValues(table: ReadTelegram, version: VersionName | null, objects:
     const object = l.object as CosemObject;
     if (l.warning !== undefined || object.def === undefined) return false;
     objects[at] = object;
-    if (restored && (restoredRepeats[i - updatedCount] as number) >= REPEATS_TO_KEEP)
-      table.objects[at] = object;
+    if (restored && keptAfter(restoredRepeats[i - updatedCount] as number)) table.objects[at] = object;
   }
   table.valuesFor = version;
   table.droppedCount = 0;
@@ -648,7 +652,7 @@ function updateLines(text: string, buf: Buffer, from: number, memory: ParseMemor
     let read: RawLine | P1Error = bare; // a line that only lost its object (see dropReadAnew)
     if (isBare(bare)) {
       const start = last.starts[d] as number;
-      read = readLine(text, buf, start, bare, start + bare.open, repeats >= REPEATS_TO_KEEP);
+      read = readLine(text, buf, start, bare, start + bare.open, keptAfter(repeats));
       if (read instanceof P1Error || readAfter !== last.ends[d]) {
         forget(updated, u);
         return forget(restored, r);
