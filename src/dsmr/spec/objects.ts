@@ -650,7 +650,8 @@ export const OBJECTS = sameShape({
 function sameShape<T extends Readonly<Record<string, ObjectDef>>>(table: T): T {
   const out: Record<string, ObjectDef> = {};
   for (const [name, d] of Object.entries(table)) {
-    out[name] = {
+    // Typed with every key of ObjectDef required: a field added there and not here fails to compile.
+    const every: { readonly [K in keyof ObjectDef]-?: ObjectDef[K] | undefined } = {
       obis: d.obis,
       id: d.id,
       name: d.name,
@@ -661,7 +662,8 @@ function sameShape<T extends Readonly<Record<string, ObjectDef>>>(table: T): T {
       stateClass: d.stateClass,
       diagnostic: d.diagnostic,
       role: d.role,
-    } as ObjectDef;
+    };
+    out[name] = every as ObjectDef;
   }
   return out as T;
 }
